@@ -1,0 +1,3 @@
+from facereel.cli import main
+
+main()

@@ -1,0 +1,101 @@
+"""One `Settings` object, built at the entry point and passed down (no globals).
+
+Values come from `FACEREEL_*` environment variables, a `.env` file, and command-line options
+(which the adapters apply on top with `Settings.with_overrides`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from facereel.core.faces import FaceConfig
+from facereel.core.faces.base import BackendOptions
+from facereel.core.match import MatchPolicy
+from facereel.core.recognize import RecognizeOptions
+from facereel.core.sampling import parse_sampling
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FACEREEL_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    data_dir: Path = Field(Path("facereel-data"), description="where embedded state lives")
+    gallery: Path | None = Field(None, description="gallery file (default DATA_DIR/gallery.npz)")
+    metadata_db: Path | None = Field(None, description="SQLite file (default DATA_DIR/facereel.db)")
+    models_dir: Path | None = Field(None, description="folder of dlib model files, if not the package")
+    cache_dir: Path | None = Field(None, description="converted models (default ~/.cache/facereel)")
+
+    detector: str = "hog"
+    embedder: str = "dlib-resnet"
+    runtime: str = "onnx"
+    detect_size: int = Field(480, ge=0, description="short side the detector sees; 0 = full size")
+    min_face_px: int = Field(0, ge=0)
+    min_score: float = Field(0.0, description="detector score threshold")
+    upsample: int = Field(0, ge=0, le=3)
+
+    sampling: str = "adaptive"
+    interval: float = Field(0.5, gt=0, description="seconds between full-frame detections")
+    precision: float = Field(0.25, gt=0, description="target precision of appearance times (s)")
+    threshold: float = Field(0.6, gt=0, description="open-set match threshold (distance)")
+    appearance_gap: float = Field(1.0, ge=0)
+    max_pixels: int = Field(8192 * 8192, gt=0)
+
+    workers: int = Field(0, ge=0, description="worker processes; 0 = one per core")
+    item_timeout: float = Field(900.0, gt=0, description="seconds one input may take")
+    log_level: str = "WARNING"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("sampling")
+    @classmethod
+    def _valid_sampling(cls, value: str) -> str:
+        parse_sampling(value)
+        return value
+
+    def with_overrides(self, **values: Any) -> Settings:
+        """A copy with the given non-None values replaced (command-line options)."""
+        changes = {k: v for k, v in values.items() if v is not None}
+        return self.model_copy(update=changes) if changes else self
+
+    @property
+    def gallery_path(self) -> Path:
+        return self.gallery or self.data_dir / "gallery.npz"
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.metadata_db or self.data_dir / "facereel.db"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        if self.cache_dir is not None:
+            return self.cache_dir
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(base) / "facereel"
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or (os.cpu_count() or 1)
+
+    def face_config(self) -> FaceConfig:
+        options = BackendOptions(
+            models_dir=self.models_dir,
+            threads=1,
+            min_score=self.min_score,
+            upsample=self.upsample,
+            cache_dir=self.model_cache_dir,
+        )
+        return FaceConfig(self.detector, self.embedder, self.runtime, self.detect_size,
+                          self.min_face_px, options)
+
+    def recognize_options(self) -> RecognizeOptions:
+        return RecognizeOptions(
+            sampling=parse_sampling(self.sampling, self.interval, self.precision),
+            policy=MatchPolicy(threshold=self.threshold),
+            appearance_gap_s=self.appearance_gap,
+            max_pixels=self.max_pixels,
+        )

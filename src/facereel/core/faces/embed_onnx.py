@@ -1,0 +1,58 @@
+"""dlib's ResNet-34 face embedder run by onnxruntime (the default runtime).
+
+The network is rebuilt from the installed dlib weights file at load time (~65 ms, nothing is
+downloaded) and gives dlib's own vectors to ~1e-6, about 12x faster on one CPU thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from facereel.core.faces.base import BackendOptions, register_embedder
+from facereel.core.faces.embed_dlib import RESNET_DIM, RESNET_MODEL, RESNET_WEIGHTS
+from facereel.core.faces.model_files import model_file
+from facereel.core.faces.resnet_onnx import convert_resnet
+from facereel.core.types import FloatArray, ImageArray
+from facereel.errors import ModelNotAvailableError
+
+
+@register_embedder(RESNET_MODEL, "onnx")
+class OnnxResnetEmbedder:
+    model: ClassVar[str] = RESNET_MODEL
+    runtime: ClassVar[str] = "onnx"
+    dim: ClassVar[int] = RESNET_DIM
+    aligner: ClassVar[str] = "dlib-5point"
+
+    def __init__(self, options: BackendOptions) -> None:
+        self._models_dir = options.models_dir
+        self._threads = max(1, options.threads)
+        self._session: Any = None
+
+    def load(self) -> None:
+        if self._session is not None:
+            return
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:  # pragma: no cover - onnxruntime is a dependency
+            raise ModelNotAvailableError(
+                "onnxruntime is not installed: pip install onnxruntime, or use runtime 'dlib'"
+            ) from exc
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self._threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        model = convert_resnet(model_file(RESNET_WEIGHTS, self._models_dir))
+        self._session = ort.InferenceSession(
+            model, sess_options=options, providers=["CPUExecutionProvider"]
+        )
+
+    def embed(self, chips: Sequence[ImageArray]) -> FloatArray:
+        self.load()
+        if not chips:
+            return np.zeros((0, RESNET_DIM), dtype=np.float32)
+        batch = np.ascontiguousarray(np.stack(chips), dtype=np.uint8)
+        (vectors,) = self._session.run(["embeddings"], {"chips": batch})
+        return np.asarray(vectors, dtype=np.float32)

@@ -1,0 +1,155 @@
+"""The gallery of enrolled people: vectors from one embedder, saved as one `.npz` file.
+
+The file holds a `vectors` float32 array and a UTF-8 JSON `header` (stored as bytes, so loading
+never needs pickle) recording the format version, the embedder that made the vectors, their
+dimension and one name per vector. Vectors from different embedders live in different spaces, so
+mixing them is refused instead of silently producing meaningless distances.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from facereel.core.types import FloatArray
+from facereel.errors import GalleryError
+
+FORMAT = "facereel-gallery"
+VERSION = 1
+
+
+@dataclass
+class Gallery:
+    embedder: str
+    dim: int
+    names: list[str] = field(default_factory=list)
+    vectors: FloatArray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32))
+
+    def __post_init__(self) -> None:
+        if self.vectors.size == 0:
+            self.vectors = np.zeros((0, self.dim), dtype=np.float32)
+        self._check(self.vectors, self.embedder, len(self.names))
+
+    # ---- contents -------------------------------------------------------------------------
+    @property
+    def people(self) -> list[str]:
+        """Enrolled names, each once, in enrolment order."""
+        return list(dict.fromkeys(self.names))
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for name in self.names:
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def add(self, name: str, vectors: FloatArray, embedder: str | None = None) -> None:
+        """Enrol `vectors` (k x dim) under `name`; `embedder` must match when given."""
+        name = name.strip()
+        if not name:
+            raise GalleryError("a person needs a non-empty name")
+        vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+        self._check(vectors, embedder or self.embedder, len(vectors))
+        self.vectors = np.vstack([self.vectors, vectors])
+        self.names.extend([name] * len(vectors))
+
+    def remove(self, name: str) -> int:
+        keep = [i for i, n in enumerate(self.names) if n != name]
+        removed = len(self.names) - len(keep)
+        self.names = [self.names[i] for i in keep]
+        self.vectors = self.vectors[keep]
+        return removed
+
+    def merge(self, other: Gallery) -> None:
+        for name in other.people:
+            rows = [i for i, n in enumerate(other.names) if n == name]
+            self.add(name, other.vectors[rows], other.embedder)
+
+    def without(self, name: str) -> Gallery:
+        """A copy with one person left out (open-set checks)."""
+        copy = Gallery(self.embedder, self.dim, list(self.names), self.vectors.copy())
+        copy.remove(name)
+        return copy
+
+    # ---- matching -------------------------------------------------------------------------
+    def person_distances(self, queries: FloatArray) -> FloatArray:
+        """Q x P matrix: each query's distance to each person (nearest of their vectors)."""
+        queries = np.atleast_2d(np.asarray(queries, dtype=np.float32))
+        people = self.people
+        if queries.shape[1] != self.dim:
+            raise GalleryError(
+                f"query vectors have {queries.shape[1]} dimensions, gallery has {self.dim}"
+            )
+        if not people:
+            return np.zeros((len(queries), 0), dtype=np.float32)
+        diff = queries[:, None, :] - self.vectors[None, :, :]
+        dist = np.sqrt(np.einsum("qnd,qnd->qn", diff, diff))
+        index = {name: i for i, name in enumerate(people)}
+        columns = np.array([index[n] for n in self.names])
+        out = np.full((len(queries), len(people)), np.inf, dtype=np.float32)
+        for column in range(len(people)):
+            out[:, column] = dist[:, columns == column].min(axis=1)
+        return out
+
+    # ---- persistence ----------------------------------------------------------------------
+    def save(self, path: Path) -> None:
+        """Write atomically (temp file + rename), so a crash never leaves half a gallery."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        header = {
+            "format": FORMAT,
+            "version": VERSION,
+            "embedder": self.embedder,
+            "dim": self.dim,
+            "names": self.names,
+        }
+        raw = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+        fd, tmp = tempfile.mkstemp(prefix=".gallery-", suffix=".npz", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(handle, header=raw, vectors=self.vectors.astype(np.float32))
+            Path(tmp).replace(path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path: Path) -> Gallery:
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                header = json.loads(bytes(data["header"]).decode("utf-8"))
+                vectors = np.asarray(data["vectors"], dtype=np.float32)
+        except FileNotFoundError as exc:
+            raise GalleryError(f"gallery {path} does not exist", "gallery_not_found") from exc
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+            raise GalleryError(f"{path} is not a facereel gallery ({exc})") from exc
+        if header.get("format") != FORMAT or header.get("version") != VERSION:
+            raise GalleryError(f"{path} is not a facereel gallery (format/version mismatch)")
+        return cls(str(header["embedder"]), int(header["dim"]), list(header["names"]), vectors)
+
+    def _check(self, vectors: FloatArray, embedder: str, count: int) -> None:
+        if embedder != self.embedder:
+            raise GalleryError(
+                f"vectors made by '{embedder}' cannot join a gallery of '{self.embedder}' "
+                "vectors: different models give incomparable vectors",
+                "embedder_mismatch",
+            )
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise GalleryError(
+                f"vectors of shape {vectors.shape} do not fit a {self.dim}-d "
+                f"'{self.embedder}' gallery",
+                "embedder_mismatch",
+            )
+        if count != len(vectors):
+            raise GalleryError("gallery names and vectors differ in number")
+        if not np.all(np.isfinite(vectors)):
+            raise GalleryError("gallery vectors contain NaN or infinite values")

@@ -1,0 +1,231 @@
+"""Decode videos (PyAV, whose wheel bundles FFmpeg) and still images (Pillow) into upright frames.
+
+A `Picture` is one upright frame at a point in time. Detection wants a small grayscale copy and
+embedding wants full-resolution RGB, so a picture produces either lazily: converting a whole
+1080p frame to RGB is only paid for frames where a face must be embedded.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import av
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from facereel.core.types import ImageArray
+from facereel.errors import MediaError
+
+DecodeMode = Literal["all", "nonref", "key"]
+DEFAULT_MAX_PIXELS = 8192 * 8192
+MAX_CONSECUTIVE_BAD_PACKETS = 200
+
+
+class Picture(Protocol):
+    """One upright frame: `gray(scale)` for detection, `rgb()` at full resolution for embedding."""
+
+    time_s: float
+    width: int
+    height: int
+
+    def gray(self, scale: float) -> ImageArray: ...
+
+    def rgb(self) -> ImageArray: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VideoInfo:
+    width: int  # as stored; each picture applies its own display rotation
+    height: int
+    duration_s: float  # 0 when the container does not say
+    fps: float
+    codec: str
+
+
+def _quarter_turns(rotation: int) -> int:
+    return (round(rotation / 90)) % 4
+
+
+class VideoPicture:
+    """A decoded video frame, converted on demand (and turned upright per its display matrix)."""
+
+    __slots__ = ("_frame", "_turns", "height", "time_s", "width")
+
+    def __init__(self, frame: av.VideoFrame, time_s: float) -> None:
+        self._frame = frame
+        # FFmpeg's display rotation is counter-clockwise degrees, as np.rot90 turns.
+        self._turns = _quarter_turns(int(frame.rotation or 0))
+        self.time_s = time_s
+        swap = self._turns % 2 == 1
+        self.width = frame.height if swap else frame.width
+        self.height = frame.width if swap else frame.height
+
+    def gray(self, scale: float) -> ImageArray:
+        frame = self._frame
+        width = max(1, round(frame.width * scale))
+        height = max(1, round(frame.height * scale))
+        small = frame.reformat(width=width, height=height, format="gray", interpolation="AREA")
+        return self._upright(small.to_ndarray())
+
+    def rgb(self) -> ImageArray:
+        return self._upright(self._frame.to_ndarray(format="rgb24"))
+
+    def _upright(self, array: ImageArray) -> ImageArray:
+        if self._turns:
+            array = np.rot90(array, self._turns)
+        return np.ascontiguousarray(array)
+
+
+class ImagePicture:
+    """A still image (already upright) as a picture at time 0."""
+
+    __slots__ = ("_rgb", "height", "time_s", "width")
+
+    def __init__(self, rgb: ImageArray) -> None:
+        self._rgb = np.ascontiguousarray(rgb)
+        self.time_s = 0.0
+        self.height, self.width = rgb.shape[:2]
+
+    def gray(self, scale: float) -> ImageArray:
+        image = Image.fromarray(self._rgb).convert("L")
+        if scale != 1.0:
+            size = (max(1, round(self.width * scale)), max(1, round(self.height * scale)))
+            image = image.resize(size, Image.Resampling.BOX)
+        return np.asarray(image, dtype=np.uint8)
+
+    def rgb(self) -> ImageArray:
+        return self._rgb
+
+
+def load_image(source: Path | bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImagePicture:
+    """Decode a still image (EXIF orientation applied) or raise MediaError saying why not."""
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        handle = io.BytesIO(source) if isinstance(source, bytes) else source
+        with Image.open(handle) as image:
+            _check_size(name, image.width, image.height, max_pixels)
+            image.load()
+            upright = ImageOps.exif_transpose(image) or image
+            rgb = np.asarray(upright.convert("RGB"), dtype=np.uint8)
+    except Image.DecompressionBombError as exc:
+        raise MediaError(f"{name}: image is too large to process safely ({exc})", "too_large") from exc
+    except UnidentifiedImageError as exc:
+        raise MediaError(f"{name}: not a readable image", "corrupt_image") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise MediaError(f"{name}: image is corrupt or truncated ({exc})", "corrupt_image") from exc
+    return ImagePicture(rgb)
+
+
+def _check_size(name: str, width: int, height: int, max_pixels: int) -> None:
+    if width <= 0 or height <= 0:
+        raise MediaError(f"{name}: picture has no size ({width}x{height})", "corrupt_image")
+    if width * height > max_pixels:
+        raise MediaError(
+            f"{name}: {width}x{height} is larger than the limit of {max_pixels} pixels "
+            "(raise FACEREEL_MAX_PIXELS to allow it)",
+            "too_large",
+        )
+
+
+class VideoSource:
+    """An opened video file; iterate `pictures(mode)` once. Use as a context manager."""
+
+    def __init__(self, path: Path, *, threads: int = 1, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        self.name = path.name
+        self._container = _open_container(path)
+        try:
+            self._stream = _video_stream(self._container, self.name)
+            self.info = _video_info(self._container, self._stream)
+            _check_size(self.name, self.info.width, self.info.height, max_pixels)
+        except BaseException:
+            self._container.close()
+            raise
+        context = self._stream.codec_context
+        context.thread_count = max(1, threads)
+        if threads > 1:
+            self._stream.thread_type = "AUTO"
+
+    def __enter__(self) -> VideoSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._container.close()
+
+    def pictures(self, mode: DecodeMode = "all") -> Iterator[VideoPicture]:
+        """Decoded frames in presentation order. `nonref` skips frames nothing else refers to
+        (B-frames, ~40% of the decoding work); `key` decodes keyframes only."""
+        self._stream.codec_context.skip_frame = {"all": "DEFAULT", "nonref": "NONREF", "key": "NONKEY"}[mode]
+        start = self._stream.start_time or 0
+        time_base = float(self._stream.time_base or 0)
+        decoded = 0
+        for frame in self._decoded_frames():
+            if frame.pts is not None and time_base:
+                time_s = max(0.0, (frame.pts - start) * time_base)
+            else:
+                time_s = decoded / (self.info.fps or 25.0)
+            decoded += 1
+            yield VideoPicture(frame, time_s)
+        if decoded == 0:
+            raise MediaError(f"{self.name}: no frame could be decoded", "decode_error")
+
+    def _decoded_frames(self) -> Iterator[av.VideoFrame]:
+        bad_in_a_row = 0
+        packets = self._container.demux(self._stream)
+        while True:
+            try:
+                packet = next(packets)
+                frames = packet.decode()
+            except StopIteration:
+                return
+            except (av.error.FFmpegError, ValueError):
+                # A damaged packet: skip it and keep going (a truncated or partly corrupt file
+                # still yields every frame that can be decoded).
+                bad_in_a_row += 1
+                if bad_in_a_row > MAX_CONSECUTIVE_BAD_PACKETS:
+                    return
+                continue
+            bad_in_a_row = 0
+            yield from frames
+
+
+def _open_container(path: Path) -> Any:
+    try:
+        return av.open(str(path), mode="r", metadata_errors="ignore")
+    except av.error.FileNotFoundError as exc:
+        raise MediaError(f"{path.name}: file not found", "not_found") from exc
+    except av.error.PermissionError as exc:
+        raise MediaError(f"{path.name}: permission denied", "unreadable") from exc
+    except av.error.FFmpegError as exc:
+        raise MediaError(
+            f"{path.name}: not a readable video (truncated or corrupt container: {exc.strerror})",
+            "corrupt_video",
+        ) from exc
+
+
+def _video_stream(container: Any, name: str) -> Any:
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams}) or ["no streams"]
+        raise MediaError(
+            f"{name}: has no video stream (contains: {', '.join(kinds)})", "no_video_stream"
+        )
+    return container.streams.video[0]
+
+
+def _video_info(container: Any, stream: Any) -> VideoInfo:
+    context = stream.codec_context
+    width, height = int(context.width), int(context.height)
+    if stream.duration is not None and stream.time_base:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration:
+        duration = container.duration / 1_000_000
+    else:
+        duration = 0.0
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return VideoInfo(width, height, duration, float(rate or 0.0), context.name)

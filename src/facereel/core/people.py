@@ -1,0 +1,89 @@
+"""Turn followed faces into the people of a video: who, when, how sure, how many strangers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from facereel.core.gallery import Gallery
+from facereel.core.match import MatchPolicy, decide, similarity
+from facereel.core.results import Appearance, PersonResult
+from facereel.core.tracking import Observation, Track
+from facereel.core.types import FloatArray
+
+MetadataLookup = Callable[[str], dict[str, Any] | None]
+STRANGER_SAME_PERSON = 0.55  # two unknown faces closer than this count as one stranger
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    people: list[PersonResult]
+    unknown_faces: int
+
+
+def to_ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+def merge_spans(spans: list[tuple[float, float]], gap_s: float) -> list[Appearance]:
+    """Merge time spans whose gap is at most `gap_s` into separate appearances."""
+    merged: list[list[float]] = []
+    for start, end in sorted(spans):
+        if merged and start - merged[-1][1] <= gap_s:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [Appearance(to_ms(s), to_ms(e)) for s, e in merged]
+
+
+def summarize(tracks: list[Track], gallery: Gallery, policy: MatchPolicy, gap_s: float,
+              metadata: MetadataLookup | None = None) -> Summary:
+    by_person: dict[str, list[Track]] = {}
+    strangers: list[Track] = []
+    for track in tracks:
+        if not track.embeddings:
+            continue
+        decision = decide(gallery, track.embeddings, policy)
+        if decision.person is None:
+            strangers.append(track)
+        else:
+            by_person.setdefault(decision.person, []).append(track)
+    people = [_person(name, group, gallery, gap_s, metadata) for name, group in by_person.items()]
+    people.sort(key=lambda p: (-p.frames, -p.similarity, p.person))
+    return Summary(people, count_strangers(strangers))
+
+
+def _person(name: str, tracks: list[Track], gallery: Gallery, gap_s: float,
+            metadata: MetadataLookup | None) -> PersonResult:
+    embeddings = [e for t in tracks for e in t.embeddings]
+    column = gallery.people.index(name)
+    distance = float(np.median(gallery.person_distances(np.asarray(embeddings))[:, column]))
+    observations: list[Observation] = [o for t in tracks for o in t.observations]
+    best = max(observations, key=lambda o: o.score)
+    spans = [span for t in tracks for span in t.all_spans()]
+    appearances = merge_spans(spans, gap_s)
+    return PersonResult(
+        person=name,
+        similarity=round(similarity(distance), 3),
+        distance=round(distance, 3),
+        first_ms=appearances[0].start_ms,
+        last_ms=max(a.end_ms for a in appearances),
+        frames=len({o.time_s for o in observations}),
+        box=best.box,
+        appearances=appearances,
+        metadata=dict((metadata(name) if metadata else None) or {}),
+    )
+
+
+def count_strangers(tracks: list[Track]) -> int:
+    """Distinct unknown people: tracks whose mean embeddings are close count once."""
+    centres: list[FloatArray] = []
+    for track in tracks:
+        mean = np.mean(np.asarray(track.embeddings, dtype=np.float32), axis=0)
+        if not any(float(np.linalg.norm(mean - c)) < STRANGER_SAME_PERSON for c in centres):
+            centres.append(mean)
+    return len(centres)
+

@@ -1,0 +1,1 @@
+"""Ports: narrow protocols for storage and messaging, one module per backend."""

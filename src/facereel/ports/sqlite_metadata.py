@@ -1,0 +1,61 @@
+"""SQLite MetadataStore: the embedded default, one file, no server."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from facereel.ports.metadata import PersonRecord
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS people (
+    name TEXT PRIMARY KEY,
+    record TEXT NOT NULL
+);
+"""
+
+
+class SqliteMetadata:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            with db:
+                yield db
+        finally:
+            db.close()
+
+    def put_people(self, records: Iterable[PersonRecord]) -> int:
+        rows = [(r["name"], json.dumps(r, sort_keys=True)) for r in records]
+        with self._connect() as db:
+            db.executemany(
+                "INSERT INTO people(name, record) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET record = excluded.record",
+                rows,
+            )
+        return len(rows)
+
+    def get_person(self, name: str) -> PersonRecord | None:
+        with self._connect() as db:
+            row = db.execute("SELECT record FROM people WHERE name = ?", (name,)).fetchone()
+        return dict(json.loads(row[0])) if row else None
+
+    def list_people(self) -> list[PersonRecord]:
+        with self._connect() as db:
+            rows = db.execute("SELECT record FROM people ORDER BY name").fetchall()
+        return [dict(json.loads(r[0])) for r in rows]
+
+    def delete_person(self, name: str) -> bool:
+        with self._connect() as db:
+            cursor = db.execute("DELETE FROM people WHERE name = ?", (name,))
+        return cursor.rowcount > 0

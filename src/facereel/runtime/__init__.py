@@ -1,0 +1,1 @@
+"""Runtime: composing the core with ports (batches, worker pools, pipeline stages)."""

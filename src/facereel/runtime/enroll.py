@@ -1,0 +1,78 @@
+"""Enrol people from photos: one face per photo becomes one gallery vector."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from facereel.core.faces import FaceModels
+from facereel.core.gallery import Gallery
+from facereel.core.media import ImagePicture, load_image
+from facereel.core.sniff import IMAGE_EXTENSIONS, classify
+from facereel.core.types import Detection, FloatArray, box_area
+from facereel.errors import FacereelError, MediaError
+
+MAX_FULL_SIDE = 2000  # when a photo's face is too small for the usual scale, retry up to this
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolOutcome:
+    image: str
+    person: str
+    ok: bool
+    message: str
+
+
+def _faces(models: FaceModels, picture: ImagePicture) -> list[Detection]:
+    faces = models.detect(picture)
+    if faces:
+        return faces
+    # Enrolment photos may hold a small face: look again at (nearly) full resolution.
+    scale = min(1.0, MAX_FULL_SIDE / max(1, min(picture.width, picture.height)))
+    gray = picture.gray(scale)
+    return [
+        Detection(tuple(round(v / scale) for v in d.box), d.score)  # type: ignore[arg-type]
+        for d in models.detector.detect(gray)
+    ]
+
+
+def embed_photo(models: FaceModels, path: Path) -> tuple[FloatArray, str]:
+    """The embedding of the (largest) face in a photo, and a note for the user."""
+    if classify(path) != "image":
+        raise MediaError(f"{path.name}: enrolment needs a photo, not a video", "not_an_image")
+    picture = load_image(path, path.name)
+    faces = _faces(models, picture)
+    if not faces:
+        raise MediaError(f"{path.name}: no face found", "no_face")
+    largest = max(faces, key=lambda d: box_area(d.box))
+    note = "ok" if len(faces) == 1 else f"{len(faces)} faces; enrolled the largest"
+    return models.embed(picture.rgb(), [largest.box])[0], note
+
+
+def enrol(models: FaceModels, gallery: Gallery, person: str,
+          images: list[Path]) -> list[EnrolOutcome]:
+    outcomes = []
+    for path in images:
+        try:
+            vector, note = embed_photo(models, path)
+        except FacereelError as exc:
+            outcomes.append(EnrolOutcome(path.name, person, False, exc.message))
+            continue
+        gallery.add(person, vector, models.embedder_id)
+        outcomes.append(EnrolOutcome(path.name, person, True, note))
+    return outcomes
+
+
+def people_folders(root: Path) -> dict[str, list[Path]]:
+    """`root/<person>/<photos>` -> {person: photos}; hidden entries are ignored."""
+    if not root.is_dir():
+        raise FacereelError(f"{root} is not a folder", "not_found")
+    people: dict[str, list[Path]] = {}
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        photos = sorted(
+            p for p in folder.iterdir()
+            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+        )
+        if photos:
+            people[folder.name] = photos
+    return people
