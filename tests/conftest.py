@@ -7,6 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from facereel.config import Settings
+from facereel.core.gallery_io import read_gallery_file
+from facereel.core.recognize import Recognizer
+from facereel.ports.metadata import read_people_json
+from facereel.ports.sqlite_metadata import SqliteMetadata
+from facereel.runtime.context import build_recognizer
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "cse546"
 
@@ -31,3 +38,34 @@ def cse546() -> Path:
 def clips(cse546: Path) -> dict[str, Path]:
     """Clip name (e.g. 'test_0') -> path of the real video."""
     return {p.stem: p for p in sorted((cse546 / "videos").glob("*.mp4"))}
+
+
+# Who appears in each real clip (published ground truth: mapping + student_data.json).
+CLIP_PEOPLE = {
+    "test_0": "president_trump",
+    "test_1": "president_biden",
+    "test_2": "mr_bean",
+    "test_4": "johnny_dep",
+    "test_5": "vin_diesel",
+    "test_6": "floki",
+    "test_7": "morgan_freeman",
+    "test_8": "president_obama",
+}
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory, cse546: Path) -> Settings:
+    """Settings on a private data dir holding the `encoding` gallery and the metadata."""
+    data_dir = tmp_path_factory.mktemp("facereel-data")
+    settings = Settings(data_dir=data_dir, workers=2)
+    gallery = read_gallery_file(cse546 / "encoding", settings.embedder, 128)
+    gallery.save(settings.gallery_path)
+    SqliteMetadata(settings.metadata_path).put_people(
+        read_people_json(cse546 / "student_data.json")
+    )
+    return settings
+
+
+@pytest.fixture(scope="session")
+def recognizer(settings: Settings) -> Recognizer:
+    return build_recognizer(settings)

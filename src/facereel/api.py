@@ -36,7 +36,9 @@ def load_gallery(path: str | Path, **settings: Any) -> Gallery:
     return open_gallery(Settings(**settings), Path(path))
 
 
-def recognize_video(path: str | Path, gallery: Gallery | str | Path, **settings: Any) -> VideoResult:
+def recognize_video(
+    path: str | Path, gallery: Gallery | str | Path, **settings: Any
+) -> VideoResult:
     """Who is in the video (or image) at `path`; `settings` are Settings fields."""
     config = Settings(**settings)
     if not isinstance(gallery, Gallery):

@@ -1,4 +1,5 @@
-"""The `facereel` command line: a thin adapter that parses input, builds Settings, calls the library.
+"""The `facereel` command line: a thin adapter that parses input, builds Settings, calls the
+library.
 
 The contract of `recognize --json` (one JSON object per input on stdout) is relied on by scripts.
 """
@@ -66,7 +67,7 @@ def recognize(
     out_dir: Annotated[Optional[Path], typer.Option("--out", help="write <stem>.json/.txt/.csv")] = None,  # noqa: UP045, E501
     workers: Annotated[Optional[int], typer.Option(help="worker processes (default: cores)")] = None,  # noqa: UP045, E501
     sampling: Annotated[Optional[str], typer.Option(help="adaptive|first|keyframes|all|fps=N")] = None,  # noqa: UP045, E501
-    threshold: Annotated[Optional[float], typer.Option(help="match threshold (distance)")] = None,  # noqa: UP045, E501
+    threshold: Annotated[Optional[float], typer.Option(help="match threshold (distance)")] = None,  # noqa: UP045
     data_dir: DataDirOpt = None,
 ) -> None:
     """Recognise the people in videos and images."""
@@ -134,7 +135,7 @@ def _table(results: list[VideoResult]) -> Table:
 def enroll(
     name: Annotated[Optional[str], typer.Argument(help="person's name")] = None,  # noqa: UP045
     images: Annotated[Optional[list[Path]], typer.Argument(help="photos of them")] = None,  # noqa: UP045
-    from_folder: Annotated[Optional[Path], typer.Option(help="one sub-folder per person")] = None,  # noqa: UP045, E501
+    from_folder: Annotated[Optional[Path], typer.Option(help="one sub-folder per person")] = None,  # noqa: UP045
     gallery: GalleryOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:

@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path("facereel-data"), description="where embedded state lives")
     gallery: Path | None = Field(None, description="gallery file (default DATA_DIR/gallery.npz)")
     metadata_db: Path | None = Field(None, description="SQLite file (default DATA_DIR/facereel.db)")
-    models_dir: Path | None = Field(None, description="folder of dlib model files, if not the package")
+    models_dir: Path | None = Field(None, description="dlib model files (default: the package)")
     cache_dir: Path | None = Field(None, description="converted models (default ~/.cache/facereel)")
 
     detector: str = "hog"

@@ -58,7 +58,7 @@ def _unpickle(data: bytes, allowed: dict[tuple[str, str], Any], source: str,
               persistent_load: Callable[[Any], Any] | None = None) -> Any:
     unpickler = RestrictedUnpickler(data, allowed, source)
     if persistent_load is not None:
-        unpickler.persistent_load = persistent_load  # type: ignore[assignment,method-assign]
+        unpickler.persistent_load = persistent_load  # type: ignore[method-assign]
     try:
         return unpickler.load()
     except UnsafePickleError:

@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from facereel.core.types import ImageArray
@@ -23,6 +24,7 @@ from facereel.errors import MediaError
 DecodeMode = Literal["all", "nonref", "key"]
 DEFAULT_MAX_PIXELS = 8192 * 8192
 MAX_CONSECUTIVE_BAD_PACKETS = 200
+SKIP_FRAME: dict[DecodeMode, str] = {"all": "DEFAULT", "nonref": "NONREF", "key": "NONKEY"}
 
 
 class Picture(Protocol):
@@ -53,10 +55,13 @@ def _quarter_turns(rotation: int) -> int:
 class VideoPicture:
     """A decoded video frame, converted on demand (and turned upright per its display matrix)."""
 
-    __slots__ = ("_frame", "_turns", "height", "time_s", "width")
+    __slots__ = ("_frame", "_gray", "_reformatters", "_turns", "height", "time_s", "width")
 
-    def __init__(self, frame: av.VideoFrame, time_s: float) -> None:
+    def __init__(self, frame: av.VideoFrame, time_s: float,
+                 reformatters: dict[tuple[int, int], VideoReformatter]) -> None:
         self._frame = frame
+        self._reformatters = reformatters
+        self._gray: dict[float, ImageArray] = {}  # a frame is often probed twice at one scale
         # FFmpeg's display rotation is counter-clockwise degrees, as np.rot90 turns.
         self._turns = _quarter_turns(int(frame.rotation or 0))
         self.time_s = time_s
@@ -65,14 +70,27 @@ class VideoPicture:
         self.height = frame.width if swap else frame.height
 
     def gray(self, scale: float) -> ImageArray:
+        cached = self._gray.get(scale)
+        if cached is None:
+            cached = self._gray.setdefault(scale, self._make_gray(scale))
+        return cached
+
+    def _make_gray(self, scale: float) -> ImageArray:
         frame = self._frame
         width = max(1, round(frame.width * scale))
         height = max(1, round(frame.height * scale))
-        small = frame.reformat(width=width, height=height, format="gray", interpolation="AREA")
-        return self._upright(small.to_ndarray())
+        # A reformatter caches its scaling context only while the output size stays the same,
+        # so keep one per size (detection frames, thumbnails): 3-8x faster than frame.reformat.
+        reformatter = self._reformatters.get((width, height))
+        if reformatter is None:
+            reformatter = self._reformatters.setdefault((width, height), VideoReformatter())
+        small = reformatter.reformat(
+            frame, width=width, height=height, format="gray", interpolation="AREA"
+        )
+        return self._upright(np.asarray(small.to_ndarray(), dtype=np.uint8))
 
     def rgb(self) -> ImageArray:
-        return self._upright(self._frame.to_ndarray(format="rgb24"))
+        return self._upright(np.asarray(self._frame.to_ndarray(format="rgb24"), dtype=np.uint8))
 
     def _upright(self, array: ImageArray) -> ImageArray:
         if self._turns:
@@ -101,7 +119,8 @@ class ImagePicture:
         return self._rgb
 
 
-def load_image(source: Path | bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImagePicture:
+def load_image(source: Path | bytes, name: str,
+               max_pixels: int = DEFAULT_MAX_PIXELS) -> ImagePicture:
     """Decode a still image (EXIF orientation applied) or raise MediaError saying why not."""
     Image.MAX_IMAGE_PIXELS = max_pixels
     try:
@@ -112,7 +131,8 @@ def load_image(source: Path | bytes, name: str, max_pixels: int = DEFAULT_MAX_PI
             upright = ImageOps.exif_transpose(image) or image
             rgb = np.asarray(upright.convert("RGB"), dtype=np.uint8)
     except Image.DecompressionBombError as exc:
-        raise MediaError(f"{name}: image is too large to process safely ({exc})", "too_large") from exc
+        message = f"{name}: image is too large to process safely ({exc})"
+        raise MediaError(message, "too_large") from exc
     except UnidentifiedImageError as exc:
         raise MediaError(f"{name}: not a readable image", "corrupt_image") from exc
     except (OSError, SyntaxError, ValueError) as exc:
@@ -134,7 +154,8 @@ def _check_size(name: str, width: int, height: int, max_pixels: int) -> None:
 class VideoSource:
     """An opened video file; iterate `pictures(mode)` once. Use as a context manager."""
 
-    def __init__(self, path: Path, *, threads: int = 1, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    def __init__(self, path: Path, *, threads: int = 1,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         self.name = path.name
         self._container = _open_container(path)
         try:
@@ -144,6 +165,8 @@ class VideoSource:
         except BaseException:
             self._container.close()
             raise
+        self.decoded_until_s = 0.0  # time of the last frame decoded so far
+        self.finished = False  # whether decoding reached the end of the stream
         context = self._stream.codec_context
         context.thread_count = max(1, threads)
         if threads > 1:
@@ -161,19 +184,33 @@ class VideoSource:
     def pictures(self, mode: DecodeMode = "all") -> Iterator[VideoPicture]:
         """Decoded frames in presentation order. `nonref` skips frames nothing else refers to
         (B-frames, ~40% of the decoding work); `key` decodes keyframes only."""
-        self._stream.codec_context.skip_frame = {"all": "DEFAULT", "nonref": "NONREF", "key": "NONKEY"}[mode]
+        self._stream.codec_context.skip_frame = SKIP_FRAME[mode]
         start = self._stream.start_time or 0
         time_base = float(self._stream.time_base or 0)
         decoded = 0
+        reformatters: dict[tuple[int, int], VideoReformatter] = {}
         for frame in self._decoded_frames():
             if frame.pts is not None and time_base:
                 time_s = max(0.0, (frame.pts - start) * time_base)
             else:
                 time_s = decoded / (self.info.fps or 25.0)
             decoded += 1
-            yield VideoPicture(frame, time_s)
+            self.decoded_until_s = max(self.decoded_until_s, time_s)
+            yield VideoPicture(frame, time_s, reformatters)
         if decoded == 0:
             raise MediaError(f"{self.name}: no frame could be decoded", "decode_error")
+        self.finished = True
+
+    def check_complete(self) -> None:
+        """After decoding to the end: raise if much of the declared duration was missing."""
+        duration = self.info.duration_s
+        missing = duration - self.decoded_until_s
+        if self.finished and duration > 0 and missing > max(0.5, 0.05 * duration):
+            raise MediaError(
+                f"{self.name}: video is truncated or damaged: frames could be decoded only up "
+                f"to {self.decoded_until_s:.1f} s of its {duration:.1f} s",
+                "truncated",
+            )
 
     def _decoded_frames(self) -> Iterator[av.VideoFrame]:
         bad_in_a_row = 0

@@ -18,7 +18,7 @@ from facereel.core.gallery import Gallery
 from facereel.core.match import MatchPolicy, decide, settled
 from facereel.core.media import DEFAULT_MAX_PIXELS, Picture, VideoSource, load_image
 from facereel.core.people import MetadataLookup, summarize, to_ms
-from facereel.core.results import VideoResult, error_result
+from facereel.core.results import ErrorInfo, VideoResult, error_result
 from facereel.core.sampling import SamplingPlan
 from facereel.core.sniff import classify
 from facereel.core.tracking import Track
@@ -39,7 +39,8 @@ class RecognizeOptions:
 class Recognizer:
     """Loaded face models + a gallery + options; reusable across many inputs."""
 
-    def __init__(self, models: FaceModels, gallery: Gallery, options: RecognizeOptions | None = None,
+    def __init__(self, models: FaceModels, gallery: Gallery,
+                 options: RecognizeOptions | None = None,
                  metadata: MetadataLookup | None = None) -> None:
         if gallery.embedder != models.embedder_id:
             raise GalleryError(
@@ -81,9 +82,16 @@ class Recognizer:
 
     def _video(self, path: Path) -> VideoResult:
         options = self.options
-        with VideoSource(path, threads=options.decode_threads, max_pixels=options.max_pixels) as video:
+        threads, limit = options.decode_threads, options.max_pixels
+        with VideoSource(path, threads=threads, max_pixels=limit) as video:
             pictures = video.pictures(options.sampling.decode_mode)
-            return self._from_pictures(path.name, pictures, video.info.duration_s, still=False)
+            result = self._from_pictures(path.name, pictures, video.info.duration_s, still=False)
+            try:
+                video.check_complete()
+            except FacereelError as exc:
+                # keep what the decodable part showed, but say plainly the input is damaged
+                result.status, result.error = "error", ErrorInfo(exc.code, exc.message)
+            return result
 
     def _from_pictures(self, name: str, pictures: Iterable[Picture], duration_s: float, *,
                        still: bool) -> VideoResult:
@@ -115,6 +123,7 @@ class Recognizer:
             stats={
                 "frames_decoded": analysis.frames_decoded,
                 "detections": analysis.detections_run,
+                "full_detections": analysis.full_detections,
                 "faces_embedded": analysis.faces_embedded,
             },
         )

@@ -77,7 +77,7 @@ class VideoResult:
                 first_ms=int(p.get("first_ms", 0)),
                 last_ms=int(p.get("last_ms", 0)),
                 frames=int(p.get("frames", 0)),
-                box=tuple(p.get("box", (0, 0, 0, 0))),  # type: ignore[arg-type]
+                box=tuple(p.get("box", (0, 0, 0, 0))),
                 appearances=[Appearance(**a) for a in p.get("appearances", [])],
                 metadata=dict(p.get("metadata") or {}),
             )

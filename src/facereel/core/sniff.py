@@ -35,7 +35,7 @@ _VIDEO_MAGIC: tuple[tuple[bytes, str], ...] = (
 _IMAGE_BRANDS = (b"avif", b"avis", b"heic", b"heix", b"mif1", b"msf1")
 
 
-def sniff_bytes(head: bytes) -> tuple[MediaKind | None, str]:
+def sniff_bytes(head: bytes) -> tuple[MediaKind | None, str]:  # noqa: PLR0911 - a lookup
     """(kind, description) from a file's first bytes; kind None means not media we read."""
     for magic, what in _IMAGE_MAGIC:
         if head.startswith(magic):

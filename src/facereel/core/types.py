@@ -38,7 +38,9 @@ def box_iou(a: Box, b: Box) -> float:
     return overlap / union if union > 0 else 0.0
 
 
-def scale_box(box: tuple[float, float, float, float], factor: float, width: int, height: int) -> Box:
+def scale_box(
+    box: tuple[float, float, float, float], factor: float, width: int, height: int
+) -> Box:
     """Map a box found on a resized image back to full resolution, clipped to the image."""
     left, top, right, bottom = (round(v * factor) for v in box)
     return (

@@ -4,7 +4,7 @@ equals its line in the `mapping` file (`video.mp4:major,year`)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +46,7 @@ def answer_of(person: str | None, students: dict[str, PersonRecord]) -> str:
     return f"{record.get('major', '')},{record.get('year', '')}"
 
 
-def grade(predictions: dict[str, str | None], mapping: dict[str, str],
+def grade(predictions: Mapping[str, str | None], mapping: Mapping[str, str],
           students: Iterable[PersonRecord]) -> Grade:
     """Grade predicted top persons (video name -> person or None) against the mapping."""
     by_name = {r["name"]: r for r in students}
@@ -64,7 +64,11 @@ def grade(predictions: dict[str, str | None], mapping: dict[str, str],
 
 
 def predictions_from_results(results: Iterable[VideoResult]) -> dict[str, str | None]:
-    return {r.video: (r.top_person.person if r.top_person else None) for r in results}
+    """Top person per video; an `error` record predicts nobody (even with partial people)."""
+    return {
+        r.video: (r.top_person.person if r.top_person and r.status != "error" else None)
+        for r in results
+    }
 
 
 def load_results(path: Path) -> list[VideoResult]:

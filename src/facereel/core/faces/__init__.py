@@ -7,9 +7,10 @@ process (constructors are cheap, `load()` reads the weights) and shared by every
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+from PIL import Image
 
 from facereel.core.faces import align, embed_dlib, embed_onnx, hog  # noqa: F401  (built-ins)
 from facereel.core.faces.base import (
@@ -24,6 +25,11 @@ from facereel.core.faces.base import (
 from facereel.core.media import Picture
 from facereel.core.types import Box, Detection, FloatArray, ImageArray, scale_box
 
+MAX_UPSCALE = 2.0
+MIN_ROI_PX = 40  # a search region smaller than this (at detection scale) cannot hold a face
+ROI_FACE_PX = 90  # a face being followed is searched for at about this width
+
+
 @dataclass(frozen=True, slots=True)
 class FaceConfig:
     detector: str = "hog"
@@ -31,7 +37,7 @@ class FaceConfig:
     runtime: str = "onnx"
     detect_size: int = 480  # short side, in pixels, of the frame the detector sees (0 = full)
     min_face_px: int = 0  # faces narrower than this (full-resolution pixels) are ignored
-    options: BackendOptions = BackendOptions()
+    options: BackendOptions = field(default_factory=BackendOptions)
 
 
 class FaceModels:
@@ -52,32 +58,40 @@ class FaceModels:
         return self.embedder.model
 
     def detection_scale(self, width: int, height: int) -> float:
+        """Scale that gives the detector a frame whose short side is `detect_size` (small
+        frames are enlarged up to 2x, so their faces reach the detector's ~80 px window)."""
         size = self.config.detect_size
-        return 1.0 if size <= 0 else min(1.0, size / max(1, min(width, height)))
+        return 1.0 if size <= 0 else min(MAX_UPSCALE, size / max(1, min(width, height)))
 
-    def detect(self, picture: Picture, roi: Box | None = None) -> list[Detection]:
-        """Faces in `picture` (full-resolution boxes); only inside `roi` when given."""
+    def detect(self, picture: Picture, roi: Box | None = None,
+               face_px: int = 0) -> list[Detection]:
+        """Faces in `picture` (full-resolution boxes); only inside `roi` when given, looking
+        for a face about `face_px` wide (full-resolution pixels) when that is known."""
         scale = self.detection_scale(picture.width, picture.height)
         gray = picture.gray(scale)
-        offset_x = offset_y = 0
-        if roi is not None:
-            left, top, right, bottom = (round(v * scale) for v in roi)
-            left, top = max(0, left), max(0, top)
-            gray = gray[top : max(top, bottom), left : max(left, right)]
-            offset_x, offset_y = left, top
-            if gray.shape[0] < 40 or gray.shape[1] < 40:
-                return []
-        found = self.detector.detect(gray)
-        factor = 1.0 / scale
+        if roi is None:
+            return self._to_full(self.detector.detect(gray), scale, (0, 0), 1.0, picture)
+        left, top = max(0, round(roi[0] * scale)), max(0, round(roi[1] * scale))
+        crop = gray[top : max(top, round(roi[3] * scale)), left : max(left, round(roi[2] * scale))]
+        # Shrink the region so the expected face is ~ROI_FACE_PX wide: the detector then skips
+        # pyramid levels that could not hold it (4-8x less work for a close-up).
+        shrink = min(1.0, ROI_FACE_PX / max(1.0, face_px * scale)) if face_px else 1.0
+        if shrink < 1.0:
+            size = (max(1, round(crop.shape[1] * shrink)), max(1, round(crop.shape[0] * shrink)))
+            crop = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.BILINEAR))
+        if min(crop.shape[:2]) < MIN_ROI_PX:
+            return []
+        return self._to_full(self.detector.detect(crop), scale, (left, top), shrink, picture)
+
+    def _to_full(self, found: list[Detection], scale: float, offset: tuple[int, int],
+                 shrink: float, picture: Picture) -> list[Detection]:
+        """Map boxes from a (cropped, shrunk) detection image back to full resolution."""
         detections = []
         for det in found:
-            l, t, r, b = det.box
-            box = scale_box(
-                (l + offset_x, t + offset_y, r + offset_x, b + offset_y),
-                factor,
-                picture.width,
-                picture.height,
-            )
+            left, top, right, bottom = (v / shrink for v in det.box)
+            x, y = offset
+            box = scale_box((left + x, top + y, right + x, bottom + y),
+                            1.0 / scale, picture.width, picture.height)
             if box[2] - box[0] >= max(1, self.config.min_face_px):
                 detections.append(Detection(box, det.score))
         return detections
