@@ -36,13 +36,16 @@ class Settings(BaseSettings):
     runtime: str = "onnx"
     detect_size: int = Field(480, ge=0, description="short side the detector sees; 0 = full size")
     min_face_px: int = Field(0, ge=0)
-    min_score: float = Field(0.0, description="detector score threshold")
+    min_score: float = Field(-0.5, description="detector score threshold (weak faces followed)")
+    face_score: float = Field(0.0, description="a track must reach this score to count as a face")
     upsample: int = Field(0, ge=0, le=3)
 
     sampling: str = "adaptive"
     interval: float = Field(0.5, gt=0, description="seconds between full-frame detections")
     precision: float = Field(0.25, gt=0, description="target precision of appearance times (s)")
     threshold: float = Field(0.6, gt=0, description="open-set match threshold (distance)")
+    clear_threshold: float = Field(0.64, gt=0, description="threshold for a clear winner")
+    clear_margin: float = Field(0.1, ge=0, description="runner-up margin of a clear winner")
     appearance_gap: float = Field(1.0, ge=0)
     max_pixels: int = Field(8192 * 8192, gt=0)
 
@@ -95,7 +98,8 @@ class Settings(BaseSettings):
     def recognize_options(self) -> RecognizeOptions:
         return RecognizeOptions(
             sampling=parse_sampling(self.sampling, self.interval, self.precision),
-            policy=MatchPolicy(threshold=self.threshold),
+            policy=MatchPolicy(threshold=self.threshold, clear_threshold=self.clear_threshold,
+                               clear_margin=self.clear_margin, min_face_score=self.face_score),
             appearance_gap_s=self.appearance_gap,
             max_pixels=self.max_pixels,
         )

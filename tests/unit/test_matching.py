@@ -71,3 +71,19 @@ def test_same_face_rejects_far_or_differently_sized_boxes() -> None:
     assert not same_face((0, 0, 100, 100), (300, 0, 400, 100))
     assert not same_face((0, 0, 100, 100), (0, 0, 300, 300))
     assert box_iou((0, 0, 10, 10), (20, 20, 30, 30)) == 0.0
+
+
+def test_clear_winner_rule_needs_a_distant_runner_up() -> None:
+    policy = MatchPolicy(threshold=0.6, clear_threshold=0.64, clear_margin=0.1)
+    gallery = Gallery("m", 2)
+    gallery.add("a", np.array([[0.0, 0.0]], dtype=np.float32))
+    gallery.add("b", np.array([[0.0, 2.0]], dtype=np.float32))
+    clear = decide(gallery, [np.array([0.62, 0.0], np.float32)], policy)
+    assert clear.person == "a" and clear.runner_up > 0.72
+    gallery.add("c", np.array([[1.3, 0.0]], dtype=np.float32))  # now a runner-up is close
+    assert decide(gallery, [np.array([0.62, 0.0], np.float32)], policy).person is None
+    alone = Gallery("m", 2)
+    alone.add("a", np.array([[0.0, 0.0]], dtype=np.float32))
+    assert decide(alone, [np.array([0.62, 0.0], np.float32)], policy).person is None, (
+        "with one person enrolled there is no runner-up to be clear of"
+    )

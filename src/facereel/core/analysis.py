@@ -78,8 +78,9 @@ class Analyzer:
     """Runs one sampling plan over a stream of pictures with the given face models."""
 
     def __init__(self, models: FaceModels, plan: SamplingPlan, wants_embedding: WantsEmbedding,
-                 max_gap_s: float = 1.0) -> None:
+                 max_gap_s: float = 1.0, presence_score: float = 0.0) -> None:
         self.models = models
+        self.presence_score = presence_score
         self.plan = plan
         self.wants_embedding = wants_embedding
         self.max_gap_s = max_gap_s
@@ -196,9 +197,11 @@ class Analyzer:
         return times[low] if present_before else times[high]
 
     def _present(self, picture: Picture, box: Box, result: Analysis) -> bool:
+        """Whether a confident face is at `box` (weak detections, which textures also give,
+        would stretch appearances into the face-free frames around them)."""
         result.detections_run += 1
         found = self.models.detect(picture, roi_around(box, REFINE_MARGIN), box[2] - box[0])
-        return any(same_face(box, d.box) for d in found)
+        return any(same_face(box, d.box) and d.score >= self.presence_score for d in found)
 
     def _embed(self, update: Update, picture: Picture, result: Analysis) -> None:
         now = picture.time_s

@@ -22,6 +22,7 @@ STRANGER_SAME_PERSON = 0.55  # two unknown faces closer than this count as one s
 class Summary:
     people: list[PersonResult]
     unknown_faces: int
+    faces: bool  # whether any confident face was seen at all
 
 
 def to_ms(seconds: float) -> int:
@@ -44,7 +45,9 @@ def summarize(tracks: list[Track], gallery: Gallery, policy: MatchPolicy, gap_s:
     by_person: dict[str, list[Track]] = {}
     strangers: list[Track] = []
     for track in tracks:
-        if not track.embeddings:
+        # weak detections help follow a face through hard frames, but a track that never
+        # scored as a confident face is more likely a texture than a person
+        if not track.embeddings or max(o.score for o in track.observations) < policy.min_face_score:
             continue
         decision = decide(gallery, track.embeddings, policy)
         if decision.person is None:
@@ -53,7 +56,7 @@ def summarize(tracks: list[Track], gallery: Gallery, policy: MatchPolicy, gap_s:
             by_person.setdefault(decision.person, []).append(track)
     people = [_person(name, group, gallery, gap_s, metadata) for name, group in by_person.items()]
     people.sort(key=lambda p: (-p.frames, -p.similarity, p.person))
-    return Summary(people, count_strangers(strangers))
+    return Summary(people, count_strangers(strangers), faces=bool(people or strangers))
 
 
 def _person(name: str, tracks: list[Track], gallery: Gallery, gap_s: float,

@@ -96,7 +96,8 @@ class Recognizer:
     def _from_pictures(self, name: str, pictures: Iterable[Picture], duration_s: float, *,
                        still: bool) -> VideoResult:
         plan = self.options.sampling if not still else SamplingPlan("first")
-        analyzer = Analyzer(self.models, plan, self._wants_embedding, self.options.appearance_gap_s)
+        analyzer = Analyzer(self.models, plan, self._wants_embedding,
+                            self.options.appearance_gap_s, self.options.policy.min_face_score)
         analysis = analyzer.run(pictures)
         return self._result(name, analysis, duration_s)
 
@@ -112,10 +113,9 @@ class Recognizer:
     def _result(self, name: str, analysis: Analysis, duration_s: float) -> VideoResult:
         summary = summarize(analysis.tracks, self.gallery, self.options.policy,
                             self.options.appearance_gap_s, self.metadata)
-        any_face = any(track.observations for track in analysis.tracks)
         return VideoResult(
             video=name,
-            status="ok" if any_face else "no_face",
+            status="ok" if summary.faces else "no_face",
             duration_ms=to_ms(max(duration_s, analysis.last_time_s)),
             frames_sampled=analysis.frames_sampled,
             people=summary.people,
