@@ -95,9 +95,12 @@ def _run_batch(inputs: list[Path], settings: Settings, as_json: bool,
                         TimeElapsedColumn(), console=err, disable=as_json or not err.is_terminal)
     with progress:
         task = progress.add_task("recognising", total=len(inputs))
-        for _, result in in_order(recognize_paths(inputs, settings)):
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        for _, result in in_order(recognize_paths(inputs, settings, advance)):
             results.append(result)
-            progress.advance(task)
             if as_json:
                 sys.stdout.write(json.dumps(result.to_dict()) + "\n")
                 sys.stdout.flush()

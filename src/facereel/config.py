@@ -18,6 +18,7 @@ from facereel.core.faces.base import BackendOptions
 from facereel.core.match import MatchPolicy
 from facereel.core.recognize import RecognizeOptions
 from facereel.core.sampling import parse_sampling
+from facereel.core.shots import VotePolicy
 
 
 class Settings(BaseSettings):
@@ -47,10 +48,13 @@ class Settings(BaseSettings):
     clear_threshold: float = Field(0.64, gt=0, description="threshold for a clear winner")
     clear_margin: float = Field(0.1, ge=0, description="runner-up margin of a clear winner")
     appearance_gap: float = Field(1.0, ge=0)
+    votes: int = Field(2, ge=1, description="shots embedded per face (median decides)")
     max_pixels: int = Field(8192 * 8192, gt=0)
 
     workers: int = Field(0, ge=0, description="worker processes; 0 = one per core")
-    item_timeout: float = Field(900.0, gt=0, description="seconds one input may take")
+    item_timeout: float = Field(900.0, gt=0, description="seconds one task may take")
+    segment: float = Field(60.0, ge=0, description="long videos are split into windows of "
+                           "about this many seconds for parallel workers (0 = never split)")
     log_level: str = "WARNING"
     log_format: Literal["text", "json"] = "text"
 
@@ -100,6 +104,7 @@ class Settings(BaseSettings):
             sampling=parse_sampling(self.sampling, self.interval, self.precision),
             policy=MatchPolicy(threshold=self.threshold, clear_threshold=self.clear_threshold,
                                clear_margin=self.clear_margin, min_face_score=self.face_score),
+            votes=VotePolicy(max_votes=self.votes),
             appearance_gap_s=self.appearance_gap,
             max_pixels=self.max_pixels,
         )

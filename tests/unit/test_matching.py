@@ -3,9 +3,10 @@ from __future__ import annotations
 import numpy as np
 
 from facereel.core.gallery import Gallery
-from facereel.core.match import MatchPolicy, decide, settled, similarity
+from facereel.core.match import MatchPolicy, decide, similarity
 from facereel.core.people import merge_spans
 from facereel.core.results import Appearance
+from facereel.core.shots import VotePolicy
 from facereel.core.tracking import Tracker, same_face
 from facereel.core.types import Detection, box_iou
 
@@ -34,16 +35,18 @@ def test_open_set_nearest_stranger_is_unknown() -> None:
     assert decide(Gallery("m", 2), [np.zeros(2, np.float32)], MatchPolicy()).person is None
 
 
-def test_settled_only_when_clear_or_enough_votes() -> None:
-    policy = MatchPolicy(threshold=0.6, confident=0.5, stranger=0.75, max_votes=3)
-    gallery = _gallery()
-    clear = decide(gallery, [np.array([0.3, 0.0], np.float32)], policy)
-    unclear = decide(gallery, [np.array([0.58, 0.0], np.float32)], policy)
-    assert settled(clear, policy)
-    assert not settled(unclear, policy)
-    assert settled(decide(gallery, [np.array([0.58, 0.0], np.float32)] * 3, policy), policy)
+def test_similarity_scale() -> None:
     assert similarity(0.38) == 0.81
     assert similarity(5.0) == 0.0
+
+
+def test_vote_policy_is_independent_of_the_gallery() -> None:
+    votes = VotePolicy(max_votes=2, spacing_s=1.0, reverify_s=5.0)
+    assert votes.wants([], 0.0)
+    assert not votes.wants([0.0], 0.5)
+    assert votes.wants([0.0], 1.0)
+    assert not votes.wants([0.0, 1.0], 3.0)
+    assert votes.wants([0.0, 1.0], 6.0)
 
 
 def test_merge_spans_splits_only_on_real_gaps() -> None:

@@ -3,7 +3,8 @@
 Adaptive sampling analyses a frame every `interval` seconds. Every other one (so at least once a
 second) is a *full* detection over the whole frame; the ones between are *light*: they look only
 around the faces already followed, unless the scene changed since the last full detection (then
-they are full too). Faces are embedded once when first seen and again only while uncertain.
+they are full too). A followed face is shot (cropped for embedding) when first seen and a few
+times more (see `shots.VotePolicy`), not on every frame.
 
 The loop keeps the frames decoded since the last analysed one; when a face appears or leaves
 between two analysed frames, it bisects those buffered frames (detecting only around the face)
@@ -12,7 +13,7 @@ to time the change precisely, without decoding anything twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,10 +21,10 @@ import numpy as np
 from facereel.core.faces import FaceModels
 from facereel.core.media import Picture
 from facereel.core.sampling import SamplingPlan
+from facereel.core.shots import ShotSink, VotePolicy, capture
 from facereel.core.tracking import Track, Tracker, Update, same_face
 from facereel.core.types import Box, Detection, FloatArray, box_iou
 
-WantsEmbedding = Callable[[Track, float], bool]
 REFINE_MARGIN = 1.0  # search this many face widths around a face when timing its changes
 FOLLOW_MARGIN = 0.6  # ...and this many when following it on a light sample
 THUMB_WIDTH = 64  # width of the thumbnail whose histogram tells a cut from camera motion
@@ -37,7 +38,7 @@ class Analysis:
     frames_sampled: int = 0
     full_detections: int = 0
     detections_run: int = 0
-    faces_embedded: int = 0
+    shots_taken: int = 0
     last_time_s: float = 0.0
 
 
@@ -77,13 +78,15 @@ def _dedupe(detections: list[Detection]) -> list[Detection]:
 class Analyzer:
     """Runs one sampling plan over a stream of pictures with the given face models."""
 
-    def __init__(self, models: FaceModels, plan: SamplingPlan, wants_embedding: WantsEmbedding,
-                 max_gap_s: float = 1.0, presence_score: float = 0.0) -> None:
+    def __init__(self, models: FaceModels, plan: SamplingPlan, sink: ShotSink,
+                 votes: VotePolicy | None = None, max_gap_s: float = 1.0,
+                 presence_score: float = 0.0) -> None:
         self.models = models
-        self.presence_score = presence_score
         self.plan = plan
-        self.wants_embedding = wants_embedding
+        self.sink = sink
+        self.votes = votes or VotePolicy()
         self.max_gap_s = max_gap_s
+        self.presence_score = presence_score
 
     def run(self, pictures: Iterable[Picture]) -> Analysis:
         run = _Run(Tracker(max(self.max_gap_s, self.plan.interval_s * 2.5)))
@@ -101,6 +104,7 @@ class Analyzer:
             if run.buffer and run.buffer[-1] is last:
                 run.buffer.pop()
             self._analyse(last, run)
+        self.sink.flush()
         run.result.tracks = run.tracker.tracks
         run.result.last_time_s = last.time_s if last is not None else 0.0
         return run.result
@@ -126,7 +130,7 @@ class Analyzer:
         update = run.tracker.update(picture.time_s, detections)
         self._time_changes(update, picture, run, full)
         run.tracker.close_stale(picture.time_s)
-        self._embed(update, picture, run.result)
+        self._shoot(update, picture, run.result)
         run.previous = picture
         if full:
             run.buffer = []
@@ -203,14 +207,14 @@ class Analyzer:
         found = self.models.detect(picture, roi_around(box, REFINE_MARGIN), box[2] - box[0])
         return any(same_face(box, d.box) and d.score >= self.presence_score for d in found)
 
-    def _embed(self, update: Update, picture: Picture, result: Analysis) -> None:
+    def _shoot(self, update: Update, picture: Picture, result: Analysis) -> None:
         now = picture.time_s
         todo = list(update.new)
-        todo += [(t, d) for t, d in update.continued if self.wants_embedding(t, now)]
+        todo += [(t, d) for t, d in update.continued if self.votes.wants(t.shot_times, now)]
         if not todo:
             return
-        vectors = self.models.embed(picture.rgb(), [d.box for _, d in todo])
-        result.faces_embedded += len(todo)
-        for (track, _), vector in zip(todo, vectors, strict=True):
-            track.embeddings.append(vector)
-            track.embed_times.append(now)
+        rgb = picture.rgb()
+        for track, det in todo:
+            track.shot_times.append(now)
+            self.sink.add(track, capture(rgb, det.box, now))
+        result.shots_taken += len(todo)

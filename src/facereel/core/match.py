@@ -5,8 +5,7 @@ start near 0.61), so a track's identity is the person with the smallest *median*
 the embeddings taken of it. It is accepted when that median is within `threshold`, or within
 `clear_threshold` when the runner-up is at least `clear_margin` farther (a clear winner among
 several enrolled people; measured on re-encoded clips, where compression pushes true matches
-just past 0.6 while their runner-up stays beyond 0.68). Clear cases need one vote; ambiguous
-ones collect more, spaced out in time.
+just past 0.6 while their runner-up stays beyond 0.68).
 """
 
 from __future__ import annotations
@@ -26,10 +25,6 @@ class MatchPolicy:
     clear_threshold: float = 0.64  # ...or at most this when the runner-up is far behind
     clear_margin: float = 0.1
     min_face_score: float = 0.0  # a track whose best detection scored lower is not a face
-    confident: float = 0.5  # below: identified, no more votes needed
-    stranger: float = 0.75  # above: clearly nobody enrolled, no more votes needed
-    max_votes: int = 5
-    reverify_s: float = 5.0  # re-embed a long-lived track this often to catch identity swaps
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,11 +62,3 @@ def decide(gallery: Gallery, embeddings: Sequence[FloatArray], policy: MatchPoli
     person = nearest if distance <= policy.threshold or clear_winner else None
     return Decision(person, distance, nearest, len(embeddings), runner_up)
 
-
-def settled(decision: Decision, policy: MatchPolicy) -> bool:
-    """Whether more votes could not reasonably change the decision."""
-    return (
-        decision.votes >= policy.max_votes
-        or decision.distance <= policy.confident
-        or decision.distance >= policy.stranger
-    )

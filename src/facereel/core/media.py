@@ -181,25 +181,48 @@ class VideoSource:
     def close(self) -> None:
         self._container.close()
 
-    def pictures(self, mode: DecodeMode = "all") -> Iterator[VideoPicture]:
-        """Decoded frames in presentation order. `nonref` skips frames nothing else refers to
-        (B-frames, ~40% of the decoding work); `key` decodes keyframes only."""
+    def pictures(self, mode: DecodeMode = "all", start_s: float = 0.0,
+                 end_s: float | None = None) -> Iterator[VideoPicture]:
+        """Decoded frames in presentation order, from `start_s` up to (not including) `end_s`.
+
+        `nonref` skips frames nothing else refers to (B-frames, ~40% of the decoding work);
+        `key` decodes keyframes only. A window that starts later seeks to the keyframe before it.
+        """
         self._stream.codec_context.skip_frame = SKIP_FRAME[mode]
-        start = self._stream.start_time or 0
+        origin = self._stream.start_time or 0
         time_base = float(self._stream.time_base or 0)
+        if start_s > 0 and time_base:
+            self._container.seek(origin + int(start_s / time_base), stream=self._stream,
+                                 backward=True, any_frame=False)
         decoded = 0
         reformatters: dict[tuple[int, int], VideoReformatter] = {}
         for frame in self._decoded_frames():
             if frame.pts is not None and time_base:
-                time_s = max(0.0, (frame.pts - start) * time_base)
+                time_s = max(0.0, (frame.pts - origin) * time_base)
             else:
                 time_s = decoded / (self.info.fps or 25.0)
+            if time_s < start_s:
+                continue
+            if end_s is not None and time_s >= end_s:
+                self.finished = True
+                return
             decoded += 1
             self.decoded_until_s = max(self.decoded_until_s, time_s)
             yield VideoPicture(frame, time_s, reformatters)
-        if decoded == 0:
+        if decoded == 0 and start_s == 0:
             raise MediaError(f"{self.name}: no frame could be decoded", "decode_error")
         self.finished = True
+
+    def keyframe_times(self) -> list[float]:
+        """Times of the keyframes the container's index lists (empty when it has no index)."""
+        time_base = float(self._stream.time_base or 0)
+        origin = self._stream.start_time or 0
+        try:
+            entries = self._stream.index_entries
+            return [max(0.0, (e.timestamp - origin) * time_base) for e in entries
+                    if e.is_keyframe]
+        except (AttributeError, av.error.FFmpegError):
+            return []
 
     def check_complete(self) -> None:
         """After decoding to the end: raise if much of the declared duration was missing."""

@@ -1,39 +1,59 @@
-"""Who is in this video or image: the core's one entry point for a single input.
+"""Who is in this video or image: the core's entry point for one input.
 
 `Recognizer.recognize(path)` never raises for a bad input: it returns an `error` result with a
 code and a message, so a broken file in a batch costs one record and nothing else.
+
+A long video can be analysed in time windows (`analyze(path, start_s, end_s)`, e.g. on several
+workers) and the windows' partial analyses combined with `combine` into one result: tracks carry
+absolute times and embeddings, so people, appearances and strangers merge across windows.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from facereel.core.analysis import Analysis, Analyzer
 from facereel.core.faces import FaceModels
 from facereel.core.gallery import Gallery
-from facereel.core.match import MatchPolicy, decide, settled
+from facereel.core.identify import EmbeddingSink
+from facereel.core.match import MatchPolicy
 from facereel.core.media import DEFAULT_MAX_PIXELS, Picture, VideoSource, load_image
 from facereel.core.people import MetadataLookup, summarize, to_ms
-from facereel.core.results import ErrorInfo, VideoResult, error_result
+from facereel.core.results import ErrorInfo, VideoResult
 from facereel.core.sampling import SamplingPlan
+from facereel.core.shots import VotePolicy
 from facereel.core.sniff import classify
-from facereel.core.tracking import Track
 from facereel.errors import FacereelError, GalleryError
 
 log = logging.getLogger(__name__)
+
+# what analysing an input gives: the analysis, the declared duration, a damage report
+_Outcome = tuple[Analysis, float, ErrorInfo | None]
 
 
 @dataclass(frozen=True, slots=True)
 class RecognizeOptions:
     sampling: SamplingPlan = field(default_factory=SamplingPlan)
     policy: MatchPolicy = field(default_factory=MatchPolicy)
+    votes: VotePolicy = field(default_factory=VotePolicy)
     appearance_gap_s: float = 1.0  # unseen for longer than this = a separate appearance
     max_pixels: int = DEFAULT_MAX_PIXELS
     decode_threads: int = 1
+
+
+@dataclass(slots=True)
+class PartialAnalysis:
+    """What one input (or one time window of it) showed, before identities are decided."""
+
+    video: str
+    analysis: Analysis = field(default_factory=Analysis)
+    duration_s: float = 0.0
+    elapsed_s: float = 0.0
+    error: ErrorInfo | None = None
 
 
 class Recognizer:
@@ -55,77 +75,82 @@ class Recognizer:
 
     def recognize(self, path: Path) -> VideoResult:
         path = Path(path)
-        started = time.perf_counter()
-        try:
-            kind = classify(path)
-            if kind == "image":
-                picture = load_image(path, path.name, self.options.max_pixels)
-                result = self._from_pictures(path.name, [picture], 0.0, still=True)
-            else:
-                result = self._video(path)
-        except FacereelError as exc:
-            return error_result(path.name, exc.code, exc.message)
-        except MemoryError:
-            return error_result(path.name, "too_large", f"{path.name}: ran out of memory")
-        except Exception as exc:  # a bug must not sink the batch; log it with its traceback
-            log.exception("unexpected failure on %s", path)
-            return error_result(path.name, "internal_error", f"{path.name}: {exc!r}")
-        result.stats["elapsed_ms"] = to_ms(time.perf_counter() - started)
-        return result
+        return combine(path.name, [self.analyze(path)], self.gallery, self.options,
+                       self.metadata)
 
     def recognize_image_bytes(self, data: bytes, name: str) -> VideoResult:
-        try:
-            picture = load_image(data, name, self.options.max_pixels)
-            return self._from_pictures(name, [picture], 0.0, still=True)
-        except FacereelError as exc:
-            return error_result(name, exc.code, exc.message)
+        part = self._guarded(name, lambda: self._analyse_pictures(
+            [load_image(data, name, self.options.max_pixels)], SamplingPlan("first")))
+        return combine(name, [part], self.gallery, self.options, self.metadata)
 
-    def _video(self, path: Path) -> VideoResult:
+    def analyze(self, path: Path, start_s: float = 0.0,
+                end_s: float | None = None) -> PartialAnalysis:
+        """Analyse a whole input, or the window [start_s, end_s) of a video."""
+        path = Path(path)
+        return self._guarded(path.name, lambda: self._analyse_path(path, start_s, end_s))
+
+    def _guarded(self, name: str, work: Callable[[], _Outcome]) -> PartialAnalysis:
+        started = time.perf_counter()
+        part = PartialAnalysis(name)
+        try:
+            part.analysis, part.duration_s, part.error = work()
+        except FacereelError as exc:
+            part.error = ErrorInfo(exc.code, exc.message)
+        except MemoryError:
+            part.error = ErrorInfo("too_large", f"{name}: ran out of memory")
+        except Exception as exc:  # a bug must not sink the batch; log it with its traceback
+            log.exception("unexpected failure on %s", name)
+            part.error = ErrorInfo("internal_error", f"{name}: {exc!r}")
+        part.elapsed_s = time.perf_counter() - started
+        return part
+
+    def _analyse_path(self, path: Path, start_s: float, end_s: float | None) -> _Outcome:
+        if classify(path) == "image":
+            picture = load_image(path, path.name, self.options.max_pixels)
+            return self._analyse_pictures([picture], SamplingPlan("first"))
         options = self.options
         threads, limit = options.decode_threads, options.max_pixels
         with VideoSource(path, threads=threads, max_pixels=limit) as video:
-            pictures = video.pictures(options.sampling.decode_mode)
-            result = self._from_pictures(path.name, pictures, video.info.duration_s, still=False)
-            try:
-                video.check_complete()
-            except FacereelError as exc:
-                # keep what the decodable part showed, but say plainly the input is damaged
-                result.status, result.error = "error", ErrorInfo(exc.code, exc.message)
-            return result
+            pictures = video.pictures(options.sampling.decode_mode, start_s, end_s)
+            analysis, _, _ = self._analyse_pictures(pictures, options.sampling)
+            error = None
+            if end_s is None:
+                try:
+                    video.check_complete()
+                except FacereelError as exc:
+                    # keep what the decodable part showed, but say plainly the input is damaged
+                    error = ErrorInfo(exc.code, exc.message)
+            return analysis, video.info.duration_s, error
 
-    def _from_pictures(self, name: str, pictures: Iterable[Picture], duration_s: float, *,
-                       still: bool) -> VideoResult:
-        plan = self.options.sampling if not still else SamplingPlan("first")
-        analyzer = Analyzer(self.models, plan, self._wants_embedding,
+    def _analyse_pictures(self, pictures: Iterable[Picture], plan: SamplingPlan) -> _Outcome:
+        analyzer = Analyzer(self.models, plan, EmbeddingSink(self.models), self.options.votes,
                             self.options.appearance_gap_s, self.options.policy.min_face_score)
-        analysis = analyzer.run(pictures)
-        return self._result(name, analysis, duration_s)
-
-    def _wants_embedding(self, track: Track, now: float) -> bool:
-        policy = self.options.policy
-        last = track.embed_times[-1] if track.embed_times else None
-        if last is None:
-            return True
-        if settled(decide(self.gallery, track.embeddings, policy), policy):
-            return now - last >= policy.reverify_s
-        return True
-
-    def _result(self, name: str, analysis: Analysis, duration_s: float) -> VideoResult:
-        summary = summarize(analysis.tracks, self.gallery, self.options.policy,
-                            self.options.appearance_gap_s, self.metadata)
-        return VideoResult(
-            video=name,
-            status="ok" if summary.faces else "no_face",
-            duration_ms=to_ms(max(duration_s, analysis.last_time_s)),
-            frames_sampled=analysis.frames_sampled,
-            people=summary.people,
-            unknown_faces=summary.unknown_faces,
-            stats={
-                "frames_decoded": analysis.frames_decoded,
-                "detections": analysis.detections_run,
-                "full_detections": analysis.full_detections,
-                "faces_embedded": analysis.faces_embedded,
-            },
-        )
+        return analyzer.run(pictures), 0.0, None
 
 
+def combine(name: str, parts: list[PartialAnalysis], gallery: Gallery,
+            options: RecognizeOptions, metadata: MetadataLookup | None) -> VideoResult:
+    """One result document from the partial analyses of an input's windows (or its whole)."""
+    tracks = [t for p in parts for t in p.analysis.tracks]
+    summary = summarize(tracks, gallery, options.policy, options.appearance_gap_s, metadata)
+    errors = [p.error for p in parts if p.error is not None]
+    last_time = max((p.analysis.last_time_s for p in parts), default=0.0)
+    stats: dict[str, float] = {
+        "frames_decoded": sum(p.analysis.frames_decoded for p in parts),
+        "detections": sum(p.analysis.detections_run for p in parts),
+        "full_detections": sum(p.analysis.full_detections for p in parts),
+        "faces_embedded": sum(p.analysis.shots_taken for p in parts),
+        "elapsed_ms": to_ms(sum(p.elapsed_s for p in parts)),
+    }
+    if errors and not any(p.analysis.frames_decoded for p in parts):
+        return VideoResult(video=name, status="error", error=errors[0], stats=stats)
+    return VideoResult(
+        video=name,
+        status="error" if errors else ("ok" if summary.faces else "no_face"),
+        duration_ms=to_ms(max([p.duration_s for p in parts] + [last_time])),
+        frames_sampled=sum(p.analysis.frames_sampled for p in parts),
+        people=summary.people,
+        unknown_faces=summary.unknown_faces,
+        error=errors[0] if errors else None,
+        stats=stats,
+    )

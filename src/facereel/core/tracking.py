@@ -27,8 +27,8 @@ class Observation:
 class Track:
     id: int
     observations: list[Observation] = field(default_factory=list)
-    embeddings: list[FloatArray] = field(default_factory=list)
-    embed_times: list[float] = field(default_factory=list)
+    shot_times: list[float] = field(default_factory=list)  # when shots were taken for embedding
+    embeddings: list[FloatArray] = field(default_factory=list)  # filled by identification
     first_s: float = 0.0  # refined start of the current run on screen
     last_s: float = 0.0  # refined end
     spans: list[tuple[float, float]] = field(default_factory=list)  # closed runs on screen

@@ -1,17 +1,34 @@
-"""Recognise many inputs with a pool of worker processes (or in-process for one worker)."""
+"""Recognise many inputs with a pool of worker processes (or in-process for one worker).
+
+Work is split into tasks: one per input, except long videos, which are cut at keyframes into
+windows of about `segment` seconds so several workers share one long recording. The parent
+combines each input's partial analyses into its result as soon as the last one arrives.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from facereel.config import Settings
-from facereel.core.results import VideoResult, error_result
-from facereel.core.sniff import MEDIA_EXTENSIONS
-from facereel.runtime.context import build_recognizer
+from facereel.core.media import VideoSource
+from facereel.core.recognize import PartialAnalysis, combine
+from facereel.core.results import ErrorInfo, VideoResult
+from facereel.core.sniff import MEDIA_EXTENSIONS, VIDEO_EXTENSIONS
+from facereel.errors import FacereelError
+from facereel.runtime.context import MetadataLookup, build_recognizer, metadata_store, open_gallery
 from facereel.runtime.pool import TaskFailure, WorkerPool
 
-ResultCallback = Callable[[int, VideoResult], None]
+ProgressCallback = Callable[[int, int], None]  # (tasks done, tasks in all)
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    index: int  # position of the input
+    path: str
+    start_s: float = 0.0
+    end_s: float | None = None
 
 
 def collect_inputs(paths: list[Path]) -> list[Path]:
@@ -29,36 +46,83 @@ def collect_inputs(paths: list[Path]) -> list[Path]:
     return inputs
 
 
-def _recognizer_handler(settings: Settings) -> Callable[[str], VideoResult]:
+def windows(path: Path, segment_s: float, workers: int = 1) -> list[tuple[float, float | None]]:
+    """Time windows for a video: whole when short, else ~segment_s long (in a number of windows
+    that the workers share evenly), cut at keyframes so a window starts decoding where it
+    begins."""
+    if path.suffix.lower() not in VIDEO_EXTENSIONS or segment_s <= 0:
+        return [(0.0, None)]
+    try:
+        with VideoSource(path) as video:
+            duration = video.info.duration_s
+            keyframes = video.keyframe_times() if duration > 1.5 * segment_s else []
+    except FacereelError:
+        return [(0.0, None)]  # the worker reports the problem
+    if duration <= 1.5 * segment_s:
+        return [(0.0, None)]
+    count = max(2, round(duration / segment_s))
+    count = -(-count // workers) * workers  # a multiple of the workers: none sits idle at the end
+    cuts: list[float] = []
+    for number in range(1, count):
+        ideal = duration * number / count
+        near = [k for k in keyframes if abs(k - ideal) <= segment_s / 4]
+        cut = min(near, key=lambda k: abs(k - ideal)) if near else ideal
+        if not cuts or cut > cuts[-1] + 1.0:
+            cuts.append(cut)
+    bounds: list[float | None] = [0.0, *cuts, None]
+    return [(float(bounds[i] or 0.0), bounds[i + 1]) for i in range(len(bounds) - 1)]
+
+
+def _analyzer(settings: Settings) -> Callable[[Task], PartialAnalysis]:
     recognizer = build_recognizer(settings)
 
-    def handle(path: str) -> VideoResult:
-        return recognizer.recognize(Path(path))
+    def handle(task: Task) -> PartialAnalysis:
+        return recognizer.analyze(Path(task.path), task.start_s, task.end_s)
 
     return handle
 
 
-def _failure_result(path: Path, failure: TaskFailure) -> VideoResult:
+def _failure(task: Task, failure: TaskFailure) -> PartialAnalysis:
     code = {"crashed": "worker_crashed", "timeout": "timeout"}.get(failure.reason, "internal_error")
-    return error_result(path.name, code, f"{path.name}: {failure.message}")
+    name = Path(task.path).name
+    return PartialAnalysis(name, error=ErrorInfo(code, f"{name}: {failure.message}"))
 
 
-def recognize_paths(paths: list[Path], settings: Settings) -> Iterator[tuple[int, VideoResult]]:
-    """Yield `(input index, result)` as results finish; one result per input, always."""
-    workers = min(settings.worker_count, len(paths))
+def recognize_paths(paths: list[Path], settings: Settings,
+                    progress: ProgressCallback | None = None) -> Iterator[tuple[int, VideoResult]]:
+    """Yield `(input index, result)` as inputs finish; one result per input, always."""
+    workers = min(settings.worker_count, max(1, len(paths)))
+    segment = settings.segment if workers > 1 else 0.0
+    tasks = [Task(i, str(p), start, end) for i, p in enumerate(paths)
+             for start, end in windows(p, segment, workers)]
+    gallery = open_gallery(settings)
+    lookup = MetadataLookup(metadata_store(settings)) if settings.metadata_path.exists() else None
+    options = settings.recognize_options()
+    parts: dict[int, list[PartialAnalysis]] = {}
+    remaining = {i: sum(1 for t in tasks if t.index == i) for i in range(len(paths))}
+    for done, (task, part) in enumerate(_run(tasks, settings, min(workers, len(tasks))), 1):
+        if progress is not None:
+            progress(done, len(tasks))
+        parts.setdefault(task.index, []).append(part)
+        remaining[task.index] -= 1
+        if remaining[task.index] == 0:
+            name = Path(task.path).name
+            yield task.index, combine(name, parts.pop(task.index), gallery, options, lookup)
+
+
+def _run(tasks: list[Task], settings: Settings,
+         workers: int) -> Iterator[tuple[Task, PartialAnalysis]]:
     if workers <= 1:
-        handle = _recognizer_handler(settings)
-        for index, path in enumerate(paths):
-            yield index, handle(str(path))
+        handle = _analyzer(settings)
+        for task in tasks:
+            yield task, handle(task)
         return
-    pool: WorkerPool[str, VideoResult] = WorkerPool(
-        workers, _recognizer_handler, settings, timeout_s=settings.item_timeout
+    pool: WorkerPool[Task, PartialAnalysis] = WorkerPool(
+        workers, _analyzer, settings, timeout_s=settings.item_timeout
     )
-    for index, outcome in pool.run(str(p) for p in paths):
-        if isinstance(outcome, TaskFailure):
-            yield index, _failure_result(paths[index], outcome)
-        else:
-            yield index, outcome
+    for position, outcome in pool.run(tasks):
+        task = tasks[position]
+        yield task, _failure(task, outcome) if isinstance(outcome, TaskFailure) else outcome
 
 
 def in_order(results: Iterator[tuple[int, VideoResult]]) -> Iterator[tuple[int, VideoResult]]:

@@ -23,6 +23,7 @@ from facereel.core.faces.base import (
     make_embedder,
 )
 from facereel.core.media import Picture
+from facereel.core.shots import FaceShot
 from facereel.core.types import Box, Detection, FloatArray, ImageArray, scale_box
 
 MAX_UPSCALE = 2.0
@@ -97,6 +98,14 @@ class FaceModels:
         return detections
 
     def embed(self, rgb: ImageArray, boxes: Sequence[Box]) -> FloatArray:
+        """Embeddings of the faces at `boxes` in a full-resolution RGB image."""
         if not boxes:
             return np.zeros((0, self.embedder.dim), dtype=np.float32)
         return self.embedder.embed(self.aligner.chips(rgb, boxes))
+
+    def embed_shots(self, shots: Sequence[FaceShot]) -> FloatArray:
+        """Embeddings of face shots, in one batch."""
+        if not shots:
+            return np.zeros((0, self.embedder.dim), dtype=np.float32)
+        chips = [chip for s in shots for chip in self.aligner.chips(s.image, [s.face])]
+        return self.embedder.embed(chips)
