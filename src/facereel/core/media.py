@@ -166,6 +166,7 @@ class VideoSource:
             self._container.close()
             raise
         self.decoded_until_s = 0.0  # time of the last frame decoded so far
+        self.data_until_s = 0.0  # time of the last packet read (frames may be skipped undecoded)
         self.finished = False  # whether decoding reached the end of the stream
         context = self._stream.codec_context
         context.thread_count = max(1, threads)
@@ -227,16 +228,18 @@ class VideoSource:
     def check_complete(self) -> None:
         """After decoding to the end: raise if much of the declared duration was missing."""
         duration = self.info.duration_s
-        missing = duration - self.decoded_until_s
-        if self.finished and duration > 0 and missing > max(0.5, 0.05 * duration):
+        reached = max(self.decoded_until_s, self.data_until_s)
+        if self.finished and duration > 0 and duration - reached > max(0.5, 0.05 * duration):
             raise MediaError(
-                f"{self.name}: video is truncated or damaged: frames could be decoded only up "
-                f"to {self.decoded_until_s:.1f} s of its {duration:.1f} s",
+                f"{self.name}: video is truncated or damaged: its data ends at {reached:.1f} s "
+                f"of its {duration:.1f} s",
                 "truncated",
             )
 
     def _decoded_frames(self) -> Iterator[av.VideoFrame]:
         bad_in_a_row = 0
+        origin = self._stream.start_time or 0
+        time_base = float(self._stream.time_base or 0)
         packets = self._container.demux(self._stream)
         while True:
             try:
@@ -252,6 +255,8 @@ class VideoSource:
                     return
                 continue
             bad_in_a_row = 0
+            if packet.pts is not None:
+                self.data_until_s = max(self.data_until_s, (packet.pts - origin) * time_base)
             yield from frames
 
 
