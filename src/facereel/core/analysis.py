@@ -25,8 +25,8 @@ from facereel.core.shots import ShotSink, VotePolicy, capture
 from facereel.core.tracking import Track, Tracker, Update, same_face
 from facereel.core.types import Box, Detection, FloatArray, box_iou
 
-REFINE_MARGIN = 1.0  # search this many face widths around a face when timing its changes
-FOLLOW_MARGIN = 0.6  # ...and this many when following it on a light sample
+REFINE_MARGIN = 0.6  # search this many face widths around a face when timing its changes
+FOLLOW_MARGIN = 0.5  # ...and this many when following it on a light sample
 THUMB_WIDTH = 64  # width of the thumbnail whose histogram tells a cut from camera motion
 SCENE_CHANGE = 0.25  # histogram difference (0..1) that counts as a new scene
 

@@ -28,7 +28,7 @@ from facereel.core.types import Box, Detection, FloatArray, ImageArray, scale_bo
 
 MAX_UPSCALE = 2.0
 MIN_ROI_PX = 40  # a search region smaller than this (at detection scale) cannot hold a face
-ROI_FACE_PX = 90  # a face being followed is searched for at about this width
+ROI_FACE_PX = 75  # a face being followed is searched for at about this width
 
 
 @dataclass(frozen=True, slots=True)
