@@ -1,0 +1,136 @@
+"""A long recording: every appearance found and timed, at a cost bounded by plain decoding.
+
+Builds (once) a few minutes of 720p from the clips (bench/make_long_video.py: face-free
+stretches of several seconds, each person on screen for 1-2 s, at least twice each) and
+compares, in alternating runs on the same cores, the time `ffmpeg -threads 2 -i v -f null -`
+needs merely to decode it with the time `facereel recognize v --workers 2` needs to say who is
+in it and when. Every appearance in truth.json must come back with start and end within 0.5 s.
+
+    python bench/long_video.py [--rounds 3] [--workers 2] [--out bench/out]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import imageio_ffmpeg
+
+from common import data_dir, run_measured
+
+BENCH = Path(__file__).resolve().parent
+FACEREEL = Path(sys.executable).parent / "facereel"
+TOLERANCE_S = 0.5
+
+
+def build(out: Path) -> Path:
+    folder = out / "long"
+    stats = run_measured([sys.executable, str(BENCH / "make_long_video.py"), "--out",
+                          str(folder)])
+    if stats.returncode:
+        raise SystemExit(f"make_long_video failed:\n{stats.stdout}")
+    return folder
+
+
+def decode_seconds(video: Path) -> float:
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-threads", "2",
+               "-i", str(video), "-f", "null", "-"]
+    stats = run_measured(command)
+    if stats.returncode:
+        raise SystemExit(f"ffmpeg failed on {video}")
+    return stats.wall_seconds
+
+
+def recognise(video: Path, workers: int, out: Path) -> tuple[float, float, dict[str, Any]]:
+    state = out / "facereel-long-state"
+    shutil.rmtree(state, ignore_errors=True)
+    stats = run_measured([str(FACEREEL), "recognize", str(video), "--json", "--workers",
+                          str(workers), "--gallery", str(data_dir() / "encoding"),
+                          "--data-dir", str(state)])
+    if stats.returncode:
+        raise SystemExit(f"facereel failed:\n{stats.stdout}")
+    return stats.wall_seconds, stats.peak_rss_bytes, json.loads(stats.stdout)
+
+
+def check(result: dict[str, Any], truth: list[dict[str, Any]]) -> dict[str, Any]:
+    """Match each true appearance to a found one of the same person within the tolerance."""
+    found = [(p["person"], a["start_ms"] / 1000, a["end_ms"] / 1000)
+             for p in result["people"] for a in p["appearances"]]
+    unmatched = list(found)
+    misses, errors = [], []
+    for item in truth:
+        hits = [f for f in unmatched if f[0] == item["person"]
+                and abs(f[1] - item["start_s"]) <= TOLERANCE_S
+                and abs(f[2] - item["end_s"]) <= TOLERANCE_S]
+        if not hits:
+            misses.append(item)
+            continue
+        best = min(hits, key=lambda f: abs(f[1] - item["start_s"]) + abs(f[2] - item["end_s"]))
+        unmatched.remove(best)
+        errors += [abs(best[1] - item["start_s"]), abs(best[2] - item["end_s"])]
+    return {
+        "appearances": len(truth),
+        "found_within_0_5_s": len(truth) - len(misses),
+        "missed": misses,
+        "extra": unmatched,
+        "max_time_error_s": round(max(errors, default=0.0), 3),
+        "mean_time_error_s": round(statistics.fmean(errors) if errors else 0.0, 3),
+        "unknown_faces": result["unknown_faces"],
+    }
+
+
+def measure(rounds: int, workers: int, out: Path) -> dict[str, Any]:
+    folder = build(out)
+    video = folder / "long.mp4"
+    truth = json.loads((folder / "truth.json").read_text())
+    decode, ours, ratios, peaks = [], [], [], []
+    result: dict[str, Any] = {}
+    for number in range(rounds):
+        if number % 2:
+            seconds, peak, result = recognise(video, workers, out)
+            plain = decode_seconds(video)
+        else:
+            plain = decode_seconds(video)
+            seconds, peak, result = recognise(video, workers, out)
+        decode.append(plain)
+        ours.append(seconds)
+        peaks.append(peak)
+        ratios.append(seconds / plain)
+        print(f"round {number + 1}: decode {plain:.2f} s, facereel {seconds:.2f} s", flush=True)
+    return {
+        "video": {"seconds": truth["seconds"], "size": f"{truth['width']}x{truth['height']}",
+                  "fps": truth["fps"], "megabytes": round(video.stat().st_size / 2**20, 1)},
+        "decode_s": [round(d, 2) for d in decode],
+        "facereel_s": [round(s, 2) for s in ours],
+        "median_decode_s": round(statistics.median(decode), 2),
+        "median_facereel_s": round(statistics.median(ours), 2),
+        "ratio_per_round": [round(r, 2) for r in ratios],
+        "median_ratio": round(statistics.median(ratios), 2),
+        "peak_rss_mib": round(max(peaks) / 2**20, 1),
+        "accuracy": check(result, truth["appearances"]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=BENCH / "out")
+    args = parser.parse_args(argv)
+    report = measure(args.rounds, args.workers, args.out)
+    (args.out / "long_video.json").write_text(json.dumps(report, indent=1))
+    accuracy = report["accuracy"]
+    print(f"decode {report['median_decode_s']} s, facereel {report['median_facereel_s']} s, "
+          f"ratio {report['median_ratio']}x (target <= 3x); appearances "
+          f"{accuracy['found_within_0_5_s']}/{accuracy['appearances']} within 0.5 s, "
+          f"{len(accuracy['extra'])} extra, max error {accuracy['max_time_error_s']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
