@@ -91,16 +91,17 @@ def _failure(task: Task, failure: TaskFailure) -> PartialAnalysis:
 def recognize_paths(paths: list[Path], settings: Settings,
                     progress: ProgressCallback | None = None) -> Iterator[tuple[int, VideoResult]]:
     """Yield `(input index, result)` as inputs finish; one result per input, always."""
-    workers = min(settings.worker_count, max(1, len(paths)))
+    workers = settings.worker_count
     segment = settings.segment if workers > 1 else 0.0
     tasks = [Task(i, str(p), start, end) for i, p in enumerate(paths)
              for start, end in windows(p, segment, workers)]
+    workers = min(workers, len(tasks))
     gallery = open_gallery(settings)
     lookup = MetadataLookup(metadata_store(settings)) if settings.metadata_path.exists() else None
     options = settings.recognize_options()
     parts: dict[int, list[PartialAnalysis]] = {}
     remaining = {i: sum(1 for t in tasks if t.index == i) for i in range(len(paths))}
-    for done, (task, part) in enumerate(_run(tasks, settings, min(workers, len(tasks))), 1):
+    for done, (task, part) in enumerate(_run(tasks, settings, workers), 1):
         if progress is not None:
             progress(done, len(tasks))
         parts.setdefault(task.index, []).append(part)
@@ -118,7 +119,7 @@ def _run(tasks: list[Task], settings: Settings,
             yield task, handle(task)
         return
     pool: WorkerPool[Task, PartialAnalysis] = WorkerPool(
-        workers, _analyzer, settings, timeout_s=settings.item_timeout
+        workers, _analyzer, settings, timeout_s=settings.item_timeout, preload=(__name__,)
     )
     for position, outcome in pool.run(tasks):
         task = tasks[position]

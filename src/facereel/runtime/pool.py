@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import multiprocessing.forkserver
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -29,6 +30,15 @@ class TaskFailure:
 
     reason: str
     message: str
+
+
+def _stop_fork_server() -> None:
+    """Stop (and reap) the fork server once the workers are gone, so no idle process is left
+    behind and the workers' CPU time is accounted to this process tree."""
+    server = getattr(mp.forkserver, "_forkserver", None)
+    stop = getattr(server, "_stop", None)
+    if callable(stop):
+        stop()
 
 
 class PoolError(RuntimeError):
@@ -85,8 +95,13 @@ class _Worker:
 
 class WorkerPool(Generic[T, R]):
     def __init__(self, workers: int, factory: HandlerFactory, argument: Any,
-                 timeout_s: float = 900.0, start_method: str = "spawn") -> None:
-        self._context = mp.get_context(start_method)
+                 timeout_s: float = 900.0, preload: tuple[str, ...] = ()) -> None:
+        # Workers come from a fork server: a clean process (no threads of ours, unlike the
+        # parent with its progress bar) that imports `preload` once, so each replacement
+        # worker starts in milliseconds instead of re-importing numpy, dlib and onnxruntime.
+        self._context = mp.get_context("forkserver")
+        if preload:
+            self._context.set_forkserver_preload(list(preload))
         self._factory = factory
         self._argument = argument
         self._timeout_s = timeout_s
@@ -105,6 +120,7 @@ class WorkerPool(Generic[T, R]):
         finally:
             for worker in workers:
                 worker.stop(kill=worker.task is not None)
+            _stop_fork_server()
 
     def _spawn(self) -> _Worker:
         return _Worker(self._context, self._factory, self._argument)
