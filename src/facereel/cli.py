@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from facereel.cli_pipeline import register as register_pipeline
 from facereel.config import Settings
 from facereel.core.faces import FaceModels
 from facereel.core.results import VideoResult, seed_csv, seed_txt
@@ -23,9 +24,10 @@ from facereel.errors import FacereelError
 from facereel.logs import configure
 from facereel.ports.metadata import read_people_json
 from facereel.runtime.batch import collect_inputs, in_order, recognize_paths
-from facereel.runtime.context import metadata_store, open_gallery
+from facereel.runtime.context import open_gallery
 from facereel.runtime.enroll import enrol, people_folders
 from facereel.runtime.grading import grade_files
+from facereel.runtime.wiring import build_ports, metadata_store
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Who is in this video? Recognise faces in videos and images.")
@@ -240,20 +242,27 @@ def metadata_list(data_dir: DataDirOpt = None) -> None:
 
 @app.command()
 def grade(
-    results: Annotated[Path, typer.Argument(help="folder of <stem>.json or a JSON-lines file")],
     mapping: Annotated[Path, typer.Option(help="lines video.mp4:major,year")],
     students: Annotated[Path, typer.Option(help="student_data.json")],
+    results: Annotated[Optional[Path], typer.Argument(  # noqa: UP045
+        help="folder of <stem>.json or a JSON-lines file (default: the output bucket)")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list wrong videos")] = False,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Grade results the coursework way: right when major,year match the mapping."""
     try:
-        outcome = grade_files(results, mapping, students)
+        source = results if results is not None else build_ports(
+            _settings(data_dir=data_dir)).output
+        outcome = grade_files(source, mapping, students)
     except FacereelError as exc:
         raise _fail(exc) from exc
     if verbose:
         for video, expected, got in outcome.wrong:
             err.print(f"wrong {video}: expected {expected}, got {got}")
     out.print(str(outcome))
+
+
+register_pipeline(app)
 
 
 def main() -> None:

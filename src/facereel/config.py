@@ -1,7 +1,8 @@
 """One `Settings` object, built at the entry point and passed down (no globals).
 
-Values come from `FACEREEL_*` environment variables, a `.env` file, and command-line options
-(which the adapters apply on top with `Settings.with_overrides`).
+Values come from `FACEREEL_*` environment variables (nested with `__`, e.g.
+`FACEREEL_INPUT__ENDPOINT`), a `.env` file, the original deployment's variable names (see
+`legacy_env`), and command-line options (applied on top with `Settings.with_overrides`).
 """
 
 from __future__ import annotations
@@ -10,8 +11,13 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from facereel.core.faces import FaceConfig
 from facereel.core.faces.base import BackendOptions
@@ -19,12 +25,38 @@ from facereel.core.match import MatchPolicy
 from facereel.core.recognize import RecognizeOptions
 from facereel.core.sampling import parse_sampling
 from facereel.core.shots import VotePolicy
+from facereel.legacy_env import legacy_settings
+
+DEFAULT_BUCKETS = {"input": "input", "stage1": "stage-1", "output": "output"}
+
+
+class BucketSettings(BaseModel):
+    """Where one bucket lives: a folder under DATA_DIR/buckets, or S3 (AWS or compatible)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    backend: Literal["local", "s3"] = "local"
+    endpoint: str | None = None  # Ceph RGW, SeaweedFS, MinIO...; None = AWS
+    region: str | None = None  # default: aws_region
+    access_key: str | None = None  # default: aws_access_key
+    secret_key: str | None = None
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="FACEREEL_", env_file=".env", extra="ignore", frozen=True
+        env_prefix="FACEREEL_", env_file=".env", extra="ignore", frozen=True,
+        env_nested_delimiter="__",
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        legacy = InitSettingsSource(settings_cls, legacy_settings())
+        return init_settings, env_settings, dotenv_settings, legacy, file_secret_settings
 
     data_dir: Path = Field(Path("facereel-data"), description="where embedded state lives")
     gallery: Path | None = Field(None, description="gallery file (default DATA_DIR/gallery.npz)")
@@ -58,10 +90,40 @@ class Settings(BaseSettings):
     log_level: str = "WARNING"
     log_format: Literal["text", "json"] = "text"
 
+    # ---- the pipeline (facereel up) ------------------------------------------------------
+    input: BucketSettings = BucketSettings(name="input")
+    stage1: BucketSettings = BucketSettings(name="stage-1")
+    output: BucketSettings = BucketSettings(name="output")
+    queue_backend: Literal["sqlite", "sqs"] = "sqlite"
+    queue_prefix: str = Field("facereel", description="SQS queue names start with this")
+    sqs_endpoint: str | None = None
+    metadata_backend: Literal["sqlite", "dynamodb"] = "sqlite"
+    table_name: str = Field("facereel-people", description="DynamoDB people table")
+    videos_table: str = Field("facereel-videos", description="DynamoDB video status table")
+    dynamodb_endpoint: str | None = None
+    aws_region: str = "us-east-1"
+    aws_access_key: str | None = None
+    aws_secret_key: str | None = None
+    events_queue: str | None = Field(None, description="SQS queue receiving the input bucket's "
+                                     "S3 event notifications (else the bucket is polled)")
+    poll_interval: float = Field(1.0, gt=0, description="seconds between input bucket polls")
+    settle: float = Field(1.0, ge=0, description="a file dropped into a local bucket is taken "
+                          "once unchanged for this long")
+    visibility: float = Field(300.0, gt=0, description="queue visibility timeout (s)")
+    max_attempts: int = Field(5, ge=1, description="deliveries before a message is dead")
+
     @field_validator("sampling")
     @classmethod
     def _valid_sampling(cls, value: str) -> str:
         parse_sampling(value)
+        return value
+
+    @field_validator("input", "stage1", "output", mode="before")
+    @classmethod
+    def _bucket_name(cls, value: Any, info: ValidationInfo) -> Any:
+        """A partial bucket setting (e.g. only FACEREEL_INPUT__ENDPOINT) keeps the default name."""
+        if isinstance(value, dict) and not value.get("name"):
+            return {**value, "name": DEFAULT_BUCKETS[str(info.field_name)]}
         return value
 
     def with_overrides(self, **values: Any) -> Settings:

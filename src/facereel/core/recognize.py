@@ -25,7 +25,7 @@ from facereel.core.media import DEFAULT_MAX_PIXELS, Picture, VideoSource, load_i
 from facereel.core.people import MetadataLookup, summarize, to_ms
 from facereel.core.results import ErrorInfo, VideoResult
 from facereel.core.sampling import SamplingPlan
-from facereel.core.shots import VotePolicy
+from facereel.core.shots import ShotSink, VotePolicy
 from facereel.core.sniff import classify
 from facereel.errors import FacereelError, GalleryError
 
@@ -56,38 +56,24 @@ class PartialAnalysis:
     error: ErrorInfo | None = None
 
 
-class Recognizer:
-    """Loaded face models + a gallery + options; reusable across many inputs."""
+class MediaAnalyzer:
+    """Loaded face models + options: analyses inputs, sending face shots to a sink (by default
+    embedding them here, in batches). Needs no gallery: identities are decided in `combine`."""
 
-    def __init__(self, models: FaceModels, gallery: Gallery,
-                 options: RecognizeOptions | None = None,
-                 metadata: MetadataLookup | None = None) -> None:
-        if gallery.embedder != models.embedder_id:
-            raise GalleryError(
-                f"the gallery holds '{gallery.embedder}' vectors but the configured embedder is "
-                f"'{models.embedder_id}'",
-                "embedder_mismatch",
-            )
+    def __init__(self, models: FaceModels, options: RecognizeOptions | None = None) -> None:
         self.models = models
-        self.gallery = gallery
         self.options = options or RecognizeOptions()
-        self.metadata = metadata
 
-    def recognize(self, path: Path) -> VideoResult:
-        path = Path(path)
-        return combine(path.name, [self.analyze(path)], self.gallery, self.options,
-                       self.metadata)
-
-    def recognize_image_bytes(self, data: bytes, name: str) -> VideoResult:
-        part = self._guarded(name, lambda: self._analyse_pictures(
-            [load_image(data, name, self.options.max_pixels)], SamplingPlan("first")))
-        return combine(name, [part], self.gallery, self.options, self.metadata)
-
-    def analyze(self, path: Path, start_s: float = 0.0,
-                end_s: float | None = None) -> PartialAnalysis:
+    def analyze(self, path: Path, start_s: float = 0.0, end_s: float | None = None,
+                sink: ShotSink | None = None) -> PartialAnalysis:
         """Analyse a whole input, or the window [start_s, end_s) of a video."""
         path = Path(path)
-        return self._guarded(path.name, lambda: self._analyse_path(path, start_s, end_s))
+        return self._guarded(path.name, lambda: self._analyse_path(path, start_s, end_s, sink))
+
+    def analyze_image_bytes(self, data: bytes, name: str,
+                            sink: ShotSink | None = None) -> PartialAnalysis:
+        return self._guarded(name, lambda: self._analyse_pictures(
+            [load_image(data, name, self.options.max_pixels)], SamplingPlan("first"), sink))
 
     def _guarded(self, name: str, work: Callable[[], _Outcome]) -> PartialAnalysis:
         started = time.perf_counter()
@@ -104,15 +90,16 @@ class Recognizer:
         part.elapsed_s = time.perf_counter() - started
         return part
 
-    def _analyse_path(self, path: Path, start_s: float, end_s: float | None) -> _Outcome:
+    def _analyse_path(self, path: Path, start_s: float, end_s: float | None,
+                      sink: ShotSink | None) -> _Outcome:
         if classify(path) == "image":
             picture = load_image(path, path.name, self.options.max_pixels)
-            return self._analyse_pictures([picture], SamplingPlan("first"))
+            return self._analyse_pictures([picture], SamplingPlan("first"), sink)
         options = self.options
         threads, limit = options.decode_threads, options.max_pixels
         with VideoSource(path, threads=threads, max_pixels=limit) as video:
             pictures = video.pictures(options.sampling.decode_mode, start_s, end_s)
-            analysis, _, _ = self._analyse_pictures(pictures, options.sampling)
+            analysis, _, _ = self._analyse_pictures(pictures, options.sampling, sink)
             error = None
             if end_s is None:
                 try:
@@ -122,10 +109,38 @@ class Recognizer:
                     error = ErrorInfo(exc.code, exc.message)
             return analysis, video.info.duration_s, error
 
-    def _analyse_pictures(self, pictures: Iterable[Picture], plan: SamplingPlan) -> _Outcome:
-        analyzer = Analyzer(self.models, plan, EmbeddingSink(self.models), self.options.votes,
-                            self.options.appearance_gap_s, self.options.policy.min_face_score)
+    def _analyse_pictures(self, pictures: Iterable[Picture], plan: SamplingPlan,
+                          sink: ShotSink | None) -> _Outcome:
+        analyzer = Analyzer(self.models, plan, sink or EmbeddingSink(self.models),
+                            self.options.votes, self.options.appearance_gap_s,
+                            self.options.policy.min_face_score)
         return analyzer.run(pictures), 0.0, None
+
+
+class Recognizer(MediaAnalyzer):
+    """A MediaAnalyzer with a gallery (and metadata): answers who is in an input."""
+
+    def __init__(self, models: FaceModels, gallery: Gallery,
+                 options: RecognizeOptions | None = None,
+                 metadata: MetadataLookup | None = None) -> None:
+        if gallery.embedder != models.embedder_id:
+            raise GalleryError(
+                f"the gallery holds '{gallery.embedder}' vectors but the configured embedder is "
+                f"'{models.embedder_id}'",
+                "embedder_mismatch",
+            )
+        super().__init__(models, options)
+        self.gallery = gallery
+        self.metadata = metadata
+
+    def recognize(self, path: Path) -> VideoResult:
+        path = Path(path)
+        return combine(path.name, [self.analyze(path)], self.gallery, self.options,
+                       self.metadata)
+
+    def recognize_image_bytes(self, data: bytes, name: str) -> VideoResult:
+        part = self.analyze_image_bytes(data, name)
+        return combine(name, [part], self.gallery, self.options, self.metadata)
 
 
 def combine(name: str, parts: list[PartialAnalysis], gallery: Gallery,

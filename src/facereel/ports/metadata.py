@@ -1,15 +1,48 @@
-"""MetadataStore: people's records (`name`, `major`, `year`, ...) keyed by name."""
+"""MetadataStore: people's records (`name`, `major`, `year`, ...) keyed by name, and one status
+row per input video (keyed by its object key) that the pipeline keeps up to date."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from facereel.errors import FacereelError
 
 PersonRecord = dict[str, Any]
+
+# Video statuses: queued -> processing -> done | error (an error record was published)
+# | dead (the pipeline gave up after repeated failures: see the dead letters)
+VIDEO_STATUSES = ("queued", "processing", "done", "error", "dead")
+
+
+@dataclass(slots=True)
+class VideoRecord:
+    key: str  # the input object's key
+    etag: str  # which content this row describes
+    status: str
+    updated: float  # seconds since the epoch
+    result_key: str = ""  # `<stem>.json` in the output bucket, once published
+    people: list[str] = field(default_factory=list)
+    error_code: str = ""
+    error_message: str = ""
+
+    def to_item(self) -> dict[str, Any]:
+        return {"key": self.key, "etag": self.etag, "status": self.status,
+                "updated": self.updated, "result_key": self.result_key, "people": self.people,
+                "error_code": self.error_code, "error_message": self.error_message}
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> VideoRecord:
+        return cls(key=str(item["key"]), etag=str(item.get("etag", "")),
+                   status=str(item.get("status", "queued")),
+                   updated=float(item.get("updated", 0.0)),
+                   result_key=str(item.get("result_key", "")),
+                   people=[str(p) for p in item.get("people") or []],
+                   error_code=str(item.get("error_code", "")),
+                   error_message=str(item.get("error_message", "")))
 
 
 class MetadataStore(Protocol):
@@ -20,6 +53,14 @@ class MetadataStore(Protocol):
     def list_people(self) -> list[PersonRecord]: ...
 
     def delete_person(self, name: str) -> bool: ...
+
+    def put_video(self, record: VideoRecord) -> None: ...
+
+    def get_video(self, key: str) -> VideoRecord | None: ...
+
+    def list_videos(self, status: str | None = None, limit: int = 1000) -> list[VideoRecord]: ...
+
+    def video_counts(self) -> dict[str, int]: ...
 
 
 def read_people_json(path: Path) -> list[PersonRecord]:

@@ -8,13 +8,20 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from facereel.ports.metadata import PersonRecord
+from facereel.ports.metadata import PersonRecord, VideoRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS people (
     name TEXT PRIMARY KEY,
     record TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS videos (
+    key TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    updated REAL NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS videos_status ON videos(status);
 """
 
 
@@ -59,3 +66,31 @@ class SqliteMetadata:
         with self._connect() as db:
             cursor = db.execute("DELETE FROM people WHERE name = ?", (name,))
         return cursor.rowcount > 0
+
+    def put_video(self, record: VideoRecord) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO videos(key, status, updated, record) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET status = excluded.status, "
+                "updated = excluded.updated, record = excluded.record",
+                (record.key, record.status, record.updated, json.dumps(record.to_item())),
+            )
+
+    def get_video(self, key: str) -> VideoRecord | None:
+        with self._connect() as db:
+            row = db.execute("SELECT record FROM videos WHERE key = ?", (key,)).fetchone()
+        return VideoRecord.from_item(json.loads(row[0])) if row else None
+
+    def list_videos(self, status: str | None = None, limit: int = 1000) -> list[VideoRecord]:
+        query = "SELECT record FROM videos"
+        args: tuple[object, ...] = ()
+        if status is not None:
+            query, args = query + " WHERE status = ?", (status,)
+        with self._connect() as db:
+            rows = db.execute(query + " ORDER BY updated DESC LIMIT ?", (*args, limit)).fetchall()
+        return [VideoRecord.from_item(json.loads(r[0])) for r in rows]
+
+    def video_counts(self) -> dict[str, int]:
+        with self._connect() as db:
+            rows = db.execute("SELECT status, COUNT(*) FROM videos GROUP BY status").fetchall()
+        return {str(status): int(count) for status, count in rows}

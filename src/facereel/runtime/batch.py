@@ -17,7 +17,7 @@ from facereel.core.recognize import PartialAnalysis, combine
 from facereel.core.results import ErrorInfo, VideoResult
 from facereel.core.sniff import MEDIA_EXTENSIONS, VIDEO_EXTENSIONS
 from facereel.errors import FacereelError
-from facereel.runtime.context import MetadataLookup, build_recognizer, metadata_store, open_gallery
+from facereel.runtime.context import build_recognizer, metadata_lookup, open_gallery
 from facereel.runtime.pool import TaskFailure, WorkerPool
 
 ProgressCallback = Callable[[int, int], None]  # (tasks done, tasks in all)
@@ -97,7 +97,7 @@ def recognize_paths(paths: list[Path], settings: Settings,
              for start, end in windows(p, segment, workers)]
     workers = min(workers, len(tasks))
     gallery = open_gallery(settings)
-    lookup = MetadataLookup(metadata_store(settings)) if settings.metadata_path.exists() else None
+    lookup = metadata_lookup(settings)
     options = settings.recognize_options()
     parts: dict[int, list[PartialAnalysis]] = {}
     remaining = {i: sum(1 for t in tasks if t.index == i) for i in range(len(paths))}

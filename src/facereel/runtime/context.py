@@ -12,7 +12,7 @@ from facereel.core.gallery import Gallery
 from facereel.core.gallery_io import read_gallery_file
 from facereel.core.recognize import Recognizer
 from facereel.errors import GalleryError
-from facereel.ports.sqlite_metadata import SqliteMetadata
+from facereel.ports.metadata import MetadataStore
 
 log = logging.getLogger(__name__)
 EMBEDDER_DIMS = {"dlib-resnet": 128}
@@ -46,7 +46,7 @@ def open_gallery(settings: Settings, path: Path | None = None, *, create: bool =
 class MetadataLookup:
     """Person name -> metadata fields (without the name), read fresh from the store."""
 
-    def __init__(self, store: SqliteMetadata) -> None:
+    def __init__(self, store: MetadataStore) -> None:
         self.store = store
 
     def __call__(self, name: str) -> dict[str, Any] | None:
@@ -56,8 +56,13 @@ class MetadataLookup:
         return {k: v for k, v in record.items() if k != "name"}
 
 
-def metadata_store(settings: Settings) -> SqliteMetadata:
-    return SqliteMetadata(settings.metadata_path)
+def metadata_lookup(settings: Settings) -> MetadataLookup | None:
+    """A lookup into the configured metadata store (None when no local store was made yet)."""
+    if settings.metadata_backend == "sqlite" and not settings.metadata_path.exists():
+        return None
+    from facereel.runtime.wiring import metadata_store
+
+    return MetadataLookup(metadata_store(settings))
 
 
 def build_recognizer(settings: Settings, gallery: Gallery | None = None) -> Recognizer:
@@ -65,5 +70,4 @@ def build_recognizer(settings: Settings, gallery: Gallery | None = None) -> Reco
     gallery = gallery if gallery is not None else open_gallery(settings)
     if not gallery.people:
         log.warning("the gallery is empty: every face will be reported as unknown")
-    lookup = MetadataLookup(metadata_store(settings)) if settings.metadata_path.exists() else None
-    return Recognizer(models, gallery, settings.recognize_options(), lookup)
+    return Recognizer(models, gallery, settings.recognize_options(), metadata_lookup(settings))

@@ -11,6 +11,7 @@ from pathlib import Path
 from facereel.core.results import VideoResult
 from facereel.errors import FacereelError
 from facereel.ports.metadata import PersonRecord, read_people_json
+from facereel.ports.objectstore import ObjectStore
 
 
 @dataclass(slots=True)
@@ -71,8 +72,12 @@ def predictions_from_results(results: Iterable[VideoResult]) -> dict[str, str | 
     }
 
 
-def load_results(path: Path) -> list[VideoResult]:
-    """Results from a folder of `<stem>.json` documents or a file of JSON lines."""
+def load_results(path: Path | ObjectStore) -> list[VideoResult]:
+    """Results from a folder of `<stem>.json` documents, a file of JSON lines, or a bucket."""
+    if not isinstance(path, Path | str):
+        docs = [json.loads(path.get_bytes(info.key)) for info in path.list()
+                if info.key.endswith(".json")]
+        return [VideoResult.from_dict(d) for d in docs if isinstance(d, dict) and "video" in d]
     path = Path(path)
     if path.is_dir():
         docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(path.glob("*.json"))]
@@ -84,6 +89,6 @@ def load_results(path: Path) -> list[VideoResult]:
     return [VideoResult.from_dict(d) for d in docs if isinstance(d, dict) and "video" in d]
 
 
-def grade_files(results: Path, mapping: Path, students: Path) -> Grade:
+def grade_files(results: Path | ObjectStore, mapping: Path, students: Path) -> Grade:
     predictions = predictions_from_results(load_results(results))
     return grade(predictions, read_mapping(mapping), read_people_json(students))

@@ -1,0 +1,215 @@
+"""LocalObjectStore: a bucket is a plain folder a person can use with a file manager.
+
+Objects are files under the folder; their metadata and content hashes live in a hidden
+`.facereel/` folder beside them. Writes go to a temporary file first and are renamed into
+place, so a reader never sees half an object. Files that other programs drop into the folder
+are objects too: `list(settled_s=...)` only reports those whose size and modification time
+have not changed for a while, so a copy still in progress is not picked up half-written.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from facereel.ports.objectstore import (
+    ObjectInfo,
+    ObjectNotFoundError,
+    ObjectStoreError,
+    validate_key,
+)
+
+HIDDEN = ".facereel"
+PARTIAL_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", ".download", "~")
+CHUNK = 1 << 20
+
+
+def _storage_error(action: str, key: str, exc: OSError) -> ObjectStoreError:
+    code = {errno.ENOSPC: "storage_full", errno.EDQUOT: "storage_full",
+            errno.EACCES: "storage_denied", errno.EPERM: "storage_denied",
+            errno.EROFS: "storage_denied"}.get(exc.errno or 0, "storage_error")
+    return ObjectStoreError(f"cannot {action} {key!r}: {exc.strerror or exc}", code)
+
+
+def _visible(name: str) -> bool:
+    return not name.startswith(".") and not name.endswith(PARTIAL_SUFFIXES)
+
+
+class LocalObjectStore:
+    def __init__(self, root: Path, bucket: str | None = None) -> None:
+        self.root = Path(root)
+        self.bucket = bucket or self.root.name
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._meta = self.root / HIDDEN / "meta"
+        self._tmp = self.root / HIDDEN / "tmp"
+
+    def describe(self) -> str:
+        return f"folder {self.root}"
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*validate_key(key).split("/"))
+
+    def _meta_path(self, key: str) -> Path:
+        parts = key.split("/")
+        return self._meta.joinpath(*parts[:-1], parts[-1] + ".json")
+
+    # ---- writing ------------------------------------------------------------------------
+    def put_bytes(self, key: str, data: bytes, metadata: dict[str, str] | None = None,
+                  content_type: str | None = None) -> ObjectInfo:
+        target = self._path(key)
+        digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
+        self._write(key, target, lambda handle: handle.write(data))
+        return self._record(key, target, digest, metadata, content_type)
+
+    def put_file(self, key: str, path: Path, metadata: dict[str, str] | None = None,
+                 content_type: str | None = None) -> ObjectInfo:
+        target = self._path(key)
+        digest = hashlib.md5(usedforsecurity=False)
+
+        def copy(handle: BinaryIO) -> None:
+            with Path(path).open("rb") as source:
+                while chunk := source.read(CHUNK):
+                    digest.update(chunk)
+                    handle.write(chunk)
+
+        self._write(key, target, copy)
+        return self._record(key, target, digest.hexdigest(), metadata, content_type)
+
+    def _write(self, key: str, target: Path, fill: Callable[[BinaryIO], object]) -> None:
+        try:
+            self._tmp.mkdir(parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(dir=self._tmp)
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    fill(handle)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                Path(temporary).replace(target)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            raise _storage_error("write", key, exc) from exc
+
+    def _record(self, key: str, target: Path, etag: str, metadata: dict[str, str] | None,
+                content_type: str | None) -> ObjectInfo:
+        stat = target.stat()
+        meta = dict(metadata or {})
+        if content_type:
+            meta["content-type"] = content_type
+        sidecar = {"etag": etag, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                   "metadata": meta}
+        self._write_sidecar(key, sidecar)
+        return ObjectInfo(key, stat.st_size, etag, stat.st_mtime, meta)
+
+    def _write_sidecar(self, key: str, sidecar: dict[str, object]) -> None:
+        path = self._meta_path(key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            temporary.write_text(json.dumps(sidecar), encoding="utf-8")
+            temporary.replace(path)
+        except OSError as exc:
+            raise _storage_error("write metadata of", key, exc) from exc
+
+    # ---- reading ------------------------------------------------------------------------
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError as exc:
+            raise ObjectNotFoundError(f"no object {key!r} in {self.bucket}") from exc
+        except OSError as exc:
+            raise _storage_error("read", key, exc) from exc
+
+    def download(self, key: str, path: Path) -> ObjectInfo:
+        info = self.head(key)
+        if info is None:
+            raise ObjectNotFoundError(f"no object {key!r} in {self.bucket}")
+        try:
+            Path(path).write_bytes(self._path(key).read_bytes())
+        except OSError as exc:
+            raise _storage_error("download", key, exc) from exc
+        return info
+
+    def local_path(self, key: str) -> Path:
+        """The file holding an object (lets readers skip a copy on the same machine)."""
+        return self._path(key)
+
+    def head(self, key: str) -> ObjectInfo | None:
+        target = self._path(key)
+        try:
+            stat = target.stat()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise _storage_error("stat", key, exc) from exc
+        if not target.is_file():
+            return None
+        return self._info(key, target, stat)
+
+    def _info(self, key: str, target: Path, stat: os.stat_result) -> ObjectInfo:
+        sidecar = self._read_sidecar(key) or {}
+        fresh = sidecar.get("size") == stat.st_size and sidecar.get("mtime_ns") == stat.st_mtime_ns
+        if fresh:
+            stored = sidecar.get("metadata")
+            etag = str(sidecar["etag"])
+            meta = {str(k): str(v) for k, v in stored.items()} if isinstance(stored, dict) else {}
+        else:  # dropped in (or replaced) by another program: hash it once, remember it
+            etag, meta = self._hash(key, target), {}
+            self._write_sidecar(key, {"etag": etag, "size": stat.st_size,
+                                      "mtime_ns": stat.st_mtime_ns, "metadata": meta})
+        return ObjectInfo(key, stat.st_size, etag, stat.st_mtime, meta)
+
+    def _read_sidecar(self, key: str) -> dict[str, object] | None:
+        try:
+            data = json.loads(self._meta_path(key).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _hash(self, key: str, target: Path) -> str:
+        digest = hashlib.md5(usedforsecurity=False)
+        try:
+            with target.open("rb") as handle:
+                while chunk := handle.read(CHUNK):
+                    digest.update(chunk)
+        except OSError as exc:
+            raise _storage_error("read", key, exc) from exc
+        return digest.hexdigest()
+
+    def list(self, prefix: str = "", settled_s: float = 0.0) -> Iterator[ObjectInfo]:
+        """Objects whose key starts with `prefix`, in key order; with `settled_s`, only files
+        left unchanged for that long (a copy in progress keeps changing)."""
+        now = time.time()
+        for key, path in sorted(self._walk()):
+            if not key.startswith(prefix):
+                continue
+            try:
+                stat = path.stat()
+            except OSError:
+                continue  # removed while listing
+            if settled_s and now - stat.st_mtime < settled_s:
+                continue
+            yield self._info(key, path, stat)
+
+    def _walk(self) -> Iterator[tuple[str, Path]]:
+        for directory, folders, files in os.walk(self.root):
+            folders[:] = [f for f in folders if _visible(f)]
+            base = Path(directory).relative_to(self.root)
+            for name in files:
+                if _visible(name):
+                    key = "/".join((*base.parts, name))
+                    yield key, Path(directory) / name
+
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink(missing_ok=True)
+            self._meta_path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise _storage_error("delete", key, exc) from exc

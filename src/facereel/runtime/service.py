@@ -1,0 +1,98 @@
+"""`facereel up`: the watcher and a supervised pool of pipeline workers (and, when given, an
+HTTP server), until Ctrl-C or SIGTERM, which let in-flight work finish before exiting."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from facereel.config import Settings
+from facereel.runtime.watcher import Watcher
+from facereel.runtime.wiring import Ports, build_ports
+from facereel.runtime.workers import release_held, worker_main
+
+log = logging.getLogger(__name__)
+SUPERVISE_S = 0.5
+DRAIN_TIMEOUT_S = 600.0
+
+
+@dataclass
+class Supervisor:
+    """Keeps `count` worker processes alive; a crashed one is replaced and its message freed."""
+
+    settings: Settings
+    ports: Ports
+    count: int
+    context: Any = field(default_factory=lambda: mp.get_context("forkserver"))
+    processes: dict[int, Any] = field(default_factory=dict)
+    restarts: int = 0
+
+    def __post_init__(self) -> None:
+        self.context.set_forkserver_preload(["facereel.runtime.workers"])
+        self.stop_event = self.context.Event()
+
+    def start(self) -> None:
+        for number in range(self.count):
+            self._spawn(number)
+
+    def _spawn(self, number: int) -> None:
+        process = self.context.Process(target=worker_main, name=f"facereel-worker-{number}",
+                                       args=(self.settings, number, self.stop_event))
+        process.start()
+        self.processes[number] = process
+
+    def check(self) -> None:
+        """Replace workers that died (killed, crashed) while we are not stopping."""
+        for number, process in list(self.processes.items()):
+            if process.is_alive() or self.stop_event.is_set():
+                continue
+            log.warning("worker %d exited (code %s); restarting it", number, process.exitcode)
+            release_held(self.settings, self.ports, number)
+            self.restarts += 1
+            self._spawn(number)
+
+    def stop(self, timeout_s: float = DRAIN_TIMEOUT_S) -> None:
+        """Ask workers to finish their current message and exit; wait for them."""
+        self.stop_event.set()
+        deadline = time.monotonic() + timeout_s
+        for process in self.processes.values():
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+
+def run_up(settings: Settings, workers: int,
+           extra: Callable[[threading.Event], None] | None = None,
+           on_ready: Callable[[], None] | None = None) -> None:
+    """Run the watcher, the workers and `extra` (e.g. an HTTP server) until interrupted."""
+    ports = build_ports(settings)
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT,
+                                                                     signal.SIGTERM)}
+    supervisor = Supervisor(settings, ports, workers)
+    supervisor.start()
+    threads = [threading.Thread(target=Watcher(settings, ports).run, args=(stop,),
+                                name="watcher", daemon=True)]
+    if extra is not None:
+        threads.append(threading.Thread(target=extra, args=(stop,), name="extra", daemon=True))
+    for thread in threads:
+        thread.start()
+    if on_ready is not None:
+        on_ready()
+    try:
+        while not stop.wait(SUPERVISE_S):
+            supervisor.check()
+    finally:
+        log.warning("stopping: letting in-flight work finish (Ctrl-C again to force)")
+        for sig, handler in previous.items():
+            signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else handler)
+        supervisor.stop()
+        for thread in threads:
+            thread.join(timeout=10)

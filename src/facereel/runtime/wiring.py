@@ -1,0 +1,81 @@
+"""Build the pipeline's ports from Settings: three buckets, one queue per stage, the metadata
+store. Each bucket is configured on its own, so a hybrid deployment can read videos from a
+private Ceph/SeaweedFS bucket and write results to AWS S3."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from facereel.config import BucketSettings, Settings
+from facereel.ports.local_store import LocalObjectStore
+from facereel.ports.metadata import MetadataStore
+from facereel.ports.objectstore import ObjectStore
+from facereel.ports.queue import Queue
+from facereel.ports.sqlite_metadata import SqliteMetadata
+from facereel.ports.sqlite_queue import SqliteQueue
+
+STAGES = ("split", "recognise", "publish")
+
+
+@dataclass(slots=True)
+class Ports:
+    input: ObjectStore
+    stage1: ObjectStore
+    output: ObjectStore
+    queues: dict[str, Queue]
+    metadata: MetadataStore
+
+
+def bucket_root(settings: Settings, bucket: BucketSettings) -> Any:
+    return settings.data_dir / "buckets" / bucket.name
+
+
+def object_store(settings: Settings, bucket: BucketSettings) -> ObjectStore:
+    if bucket.backend == "local":
+        return LocalObjectStore(bucket_root(settings, bucket), bucket.name)
+    from facereel.ports.s3_store import S3ObjectStore, make_s3_client
+
+    client = make_s3_client(bucket.endpoint, bucket.region or settings.aws_region,
+                            bucket.access_key or settings.aws_access_key,
+                            bucket.secret_key or settings.aws_secret_key)
+    return S3ObjectStore(client, bucket.name, create=True)
+
+
+def sqs_client(settings: Settings) -> Any:
+    import boto3
+
+    return boto3.client("sqs", endpoint_url=settings.sqs_endpoint,
+                        region_name=settings.aws_region,
+                        aws_access_key_id=settings.aws_access_key,
+                        aws_secret_access_key=settings.aws_secret_key)
+
+
+def stage_queue(settings: Settings, stage: str) -> Queue:
+    if settings.queue_backend == "sqlite":
+        return SqliteQueue(settings.data_dir / "queues.db", stage, settings.visibility,
+                           settings.max_attempts)
+    from facereel.ports.sqs_queue import SqsQueue
+
+    return SqsQueue(sqs_client(settings), f"{settings.queue_prefix}-{stage}", settings.visibility,
+                    settings.max_attempts)
+
+
+def metadata_store(settings: Settings) -> MetadataStore:
+    if settings.metadata_backend == "sqlite":
+        return SqliteMetadata(settings.metadata_path)
+    from facereel.ports.dynamo_metadata import DynamoMetadata, make_dynamo
+
+    resource = make_dynamo(settings.dynamodb_endpoint, settings.aws_region,
+                           settings.aws_access_key, settings.aws_secret_key)
+    return DynamoMetadata(resource, settings.table_name, settings.videos_table, create=True)
+
+
+def build_ports(settings: Settings) -> Ports:
+    return Ports(
+        input=object_store(settings, settings.input),
+        stage1=object_store(settings, settings.stage1),
+        output=object_store(settings, settings.output),
+        queues={stage: stage_queue(settings, stage) for stage in STAGES},
+        metadata=metadata_store(settings),
+    )

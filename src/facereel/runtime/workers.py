@@ -1,0 +1,143 @@
+"""Pipeline workers: processes that take messages from the stage queues and run the stages.
+
+Any worker runs any stage (publish first, then recognise, then split, so work in progress
+drains before new work starts). While a stage runs, a heartbeat keeps its message hidden; when
+it succeeds, the next stage's message is sent *before* the ack, so a crash in between can only
+repeat work (which the idempotent stages absorb), never lose it. A failure sends the message
+back with exponential backoff; after `max_attempts` deliveries it is dead-lettered and the
+video's status says so. A worker that is killed leaves a note of what it held, so the
+supervisor can hand that message back at once instead of waiting for the visibility timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from facereel.config import Settings
+from facereel.logs import configure
+from facereel.ports.metadata import VideoRecord
+from facereel.ports.queue import Message, Queue, backoff_s
+from facereel.runtime.stages import STAGE_FUNCTIONS, StageContext
+from facereel.runtime.wiring import Ports, build_ports
+
+log = logging.getLogger(__name__)
+PRIORITY = ("publish", "recognise", "split")
+IDLE_MAX_S = 1.0
+
+
+def holding_file(settings: Settings, worker: int) -> Path:
+    return settings.data_dir / "run" / f"worker-{worker}.json"
+
+
+class Heartbeat:
+    """Extends a message's visibility every third of the timeout while its stage runs."""
+
+    def __init__(self, queue: Queue, message: Message, visibility_s: float) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._beat, args=(queue, message, visibility_s), daemon=True)
+
+    def _beat(self, queue: Queue, message: Message, visibility_s: float) -> None:
+        while not self._stop.wait(visibility_s / 3):
+            try:
+                queue.extend(message, visibility_s)
+            except Exception:  # the next beat tries again; the message stays safe either way
+                log.warning("could not extend visibility of %s", message.id, exc_info=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class Worker:
+    def __init__(self, settings: Settings, number: int, ports: Ports | None = None) -> None:
+        self.settings = settings
+        self.number = number
+        self.ports = ports or build_ports(settings)
+        self.context = StageContext(settings, self.ports)
+        self.holding = holding_file(settings, number)
+        self.processed = 0
+
+    def next_message(self) -> tuple[str, Message] | None:
+        for stage in PRIORITY:
+            messages = self.ports.queues[stage].receive(1)
+            if messages:
+                return stage, messages[0]
+        return None
+
+    def handle(self, stage: str, message: Message) -> None:
+        queue = self.ports.queues[stage]
+        self._note(stage, message)
+        started = time.perf_counter()
+        try:
+            with Heartbeat(queue, message, self.settings.visibility):
+                outgoing = STAGE_FUNCTIONS[stage](message.body, self.context)
+            for next_stage, body in outgoing:
+                self.ports.queues[next_stage].send(body)
+            queue.ack(message)
+            self.processed += 1
+            log.info("%s done", stage, extra={"stage": stage, "key": message.body.get("key"),
+                     "seconds": round(time.perf_counter() - started, 3)})
+        except Exception as exc:
+            self._failed(stage, queue, message, exc)
+        finally:
+            self.holding.unlink(missing_ok=True)
+
+    def _failed(self, stage: str, queue: Queue, message: Message, exc: Exception) -> None:
+        key = str(message.body.get("key", ""))
+        last = message.attempts >= self.settings.max_attempts
+        log.error("%s failed on %s (attempt %d): %s", stage, key, message.attempts, exc,
+                  extra={"stage": stage, "key": key, "attempt": message.attempts})
+        if last:  # the queue will dead-letter it: say so where people look
+            self.ports.metadata.put_video(VideoRecord(
+                key, str(message.body.get("etag", "")), "dead", time.time(),
+                error_code=getattr(exc, "code", "stage_failed"),
+                error_message=f"{stage}: {exc}"))
+        queue.retry(message, 0.0 if last else backoff_s(message.attempts))
+
+    def _note(self, stage: str, message: Message) -> None:
+        self.holding.parent.mkdir(parents=True, exist_ok=True)
+        note = {"stage": stage, "id": message.id, "receipt": message.receipt,
+                "attempts": message.attempts, "body": message.body}
+        self.holding.write_text(json.dumps(note), encoding="utf-8")
+
+    def run(self, stop: threading.Event | Any) -> None:
+        idle = 0.05
+        while not stop.is_set():
+            found = self.next_message()
+            if found is None:
+                stop.wait(idle)
+                idle = min(IDLE_MAX_S, idle * 2)
+                continue
+            idle = 0.05
+            self.handle(*found)
+
+
+def release_held(settings: Settings, ports: Ports, worker: int) -> None:
+    """Hand back, at once, the message a dead worker was holding (if it left a note)."""
+    path = holding_file(settings, worker)
+    try:
+        note = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    message = Message(note["id"], note["body"], note["receipt"], note["attempts"])
+    ports.queues[note["stage"]].retry(message, 0.0)
+    path.unlink(missing_ok=True)
+    log.warning("worker %d died holding %s; handed it back", worker, note["body"].get("key"))
+
+
+def worker_main(settings: Settings, number: int, stop: Any) -> None:
+    """Entry point of a worker process: Ctrl-C is the supervisor's to handle, not ours."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure(settings.log_level, settings.log_format)
+    Worker(settings, number).run(stop)

@@ -1,0 +1,103 @@
+"""The event pipeline end to end on the embedded defaults (folders + SQLite), with faults."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.bad_inputs import make_bad_inputs
+from tests.support.pipeline import Pipeline
+
+
+def workload_folder(cse546: Path, folder: Path) -> Path:
+    """The 100-video workload of test_case_2.csv: links to the 8 clips under 100 names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for row in csv.DictReader((cse546 / "test_case_2.csv").read_text().splitlines()):
+        (folder / row["video"]).symlink_to(cse546 / "videos" / row["same_bytes_as"])
+    return folder
+
+
+def prepare(pipeline: Pipeline, cse546: Path) -> None:
+    pipeline.cli("gallery", "import", str(cse546 / "encoding"))
+    pipeline.cli("metadata", "load", str(cse546 / "student_data.json"))
+
+
+def grade(pipeline: Pipeline, cse546: Path) -> str:
+    result = pipeline.cli("grade", "--mapping", str(cse546 / "mapping"),
+                          "--students", str(cse546 / "student_data.json"))
+    return result.stdout.strip()
+
+
+def output_sets(data_dir: Path) -> dict[str, set[str]]:
+    """Output files grouped by stem: each input must have exactly json+txt+csv."""
+    sets: dict[str, set[str]] = {}
+    for path in (data_dir / "buckets" / "output").rglob("*"):
+        if path.is_file() and ".facereel" not in path.parts:
+            relative = path.relative_to(data_dir / "buckets" / "output")
+            sets.setdefault(str(relative.with_suffix("")), set()).add(path.suffix)
+    return sets
+
+
+@pytest.mark.slow
+def test_workload_graded_from_the_output_bucket(cse546: Path, tmp_path: Path) -> None:
+    pipeline = Pipeline(tmp_path / "state")
+    prepare(pipeline, cse546)
+    pipeline.start()
+    try:
+        uploaded = pipeline.cli("workload", str(workload_folder(cse546, tmp_path / "w")),
+                                "--concurrency", "8")
+        assert "uploaded 100 files" in uploaded.stdout
+        status = pipeline.wait_done(100)
+    finally:
+        assert pipeline.stop() == 0, "Ctrl-C exits cleanly"
+    assert status["videos"] == {"done": 100}
+    assert grade(pipeline, cse546) == "100/100"
+    sets = output_sets(tmp_path / "state")
+    assert len(sets) == 100 and all(s == {".json", ".txt", ".csv"} for s in sets.values())
+    doc = json.loads((tmp_path / "state/buckets/output/test_7.json").read_text())
+    assert doc["people"][0]["metadata"]["major"] == "math"
+
+
+@pytest.mark.slow
+def test_killed_workers_lose_nothing_and_duplicate_nothing(cse546: Path, clips: dict[str, Path],
+                                                          tmp_path: Path) -> None:
+    pipeline = Pipeline(tmp_path / "state")
+    prepare(pipeline, cse546)
+    bad = make_bad_inputs(tmp_path / "bad", clips["test_5"])
+    uploads = workload_folder(cse546, tmp_path / "w")
+    for name in ("zero.mp4", "truncated.mp4", "notes.mp4"):
+        (uploads / f"bad_{name}").write_bytes((tmp_path / "bad" / name).read_bytes())
+    pipeline.start()
+    kills = 0
+    try:
+        pipeline.cli("workload", str(uploads), "--concurrency", "8")
+        refused = pipeline.cli("workload", str(uploads / "bad_zero.mp4"), "--prefix", "../")
+        assert "refused 1" in refused.stdout
+        rng = random.Random(7)
+        while kills < 6:
+            time.sleep(rng.uniform(0.5, 2.5))
+            pids = pipeline.workers_pids()
+            if pids:
+                pipeline.kill_worker(rng.choice(pids))
+                kills += 1
+        pipeline.kill_all()  # and a power cut: `up` and everything under it
+        pipeline.start()
+        status = pipeline.wait_done(104)
+    finally:
+        pipeline.stop()
+    assert kills >= 5
+    assert status["dead_letters"] == 0, status
+    assert status["videos"] == {"done": 100, "error": 4}, status
+    assert grade(pipeline, cse546) == "100/100"
+    sets = output_sets(tmp_path / "state")
+    assert len(sets) == 104 and all(s == {".json", ".txt", ".csv"} for s in sets.values())
+    codes = {stem: json.loads((tmp_path / "state/buckets/output" / f"{stem}.json").read_text())
+             .get("error", {}).get("code") for stem in sets if "bad" in stem}
+    assert codes == {"bad_zero": "empty_file", "bad_truncated": "truncated",
+                     "bad_notes": "not_media", "%2E%2E/bad_zero": "invalid_key"}, codes
+    del bad
