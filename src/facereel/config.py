@@ -111,6 +111,7 @@ class Settings(BaseSettings):
                           "once unchanged for this long")
     visibility: float = Field(300.0, gt=0, description="queue visibility timeout (s)")
     max_attempts: int = Field(5, ge=1, description="deliveries before a message is dead")
+    retry_backoff: float = Field(2.0, ge=0, description="first retry delay (s), doubling after")
 
     @field_validator("sampling")
     @classmethod

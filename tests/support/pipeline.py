@@ -42,6 +42,14 @@ class Pipeline:
             [*FACEREEL, "up", "--data-dir", str(self.data_dir), "--workers", str(self.workers)],
             env=self.env, stdout=handle, stderr=subprocess.STDOUT)
 
+    def wait_log(self, text: str, timeout_s: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.log.exists() and text in self.log.read_text(errors="replace"):
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} never appeared in {self.log}")
+
     def workers_pids(self) -> list[int]:
         """PIDs of the worker processes (children of the fork server under `up`)."""
         assert self.process is not None

@@ -64,11 +64,30 @@ class Watcher:
         self.cursor = SeenCursor(settings.data_dir / "watcher.db", ports.input.bucket)
         self.events: Queue | None = None
         if settings.events_queue:
-            from facereel.ports.sqs_queue import SqsQueue
-            from facereel.runtime.wiring import sqs_client
+            self.events = self._subscribe(settings.events_queue)
 
-            self.events = SqsQueue(sqs_client(settings), settings.events_queue,
-                                   settings.visibility, settings.max_attempts, create=False)
+    def _subscribe(self, queue_name: str) -> Queue | None:
+        """Have the input bucket announce new objects on an SQS queue; None (keep polling)
+        when the store cannot (SeaweedFS and local folders have no S3 notifications)."""
+        from facereel.ports.s3_events import enable_s3_notifications
+        from facereel.ports.s3_store import S3ObjectStore
+        from facereel.ports.sqs_queue import SqsQueue
+        from facereel.runtime.wiring import sqs_client
+
+        store = self.ports.input
+        if not isinstance(store, S3ObjectStore):
+            log.warning("events_queue is set but the input bucket is %s: polling instead",
+                        store.describe())
+            return None
+        client = sqs_client(self.settings)
+        queue = SqsQueue(client, queue_name, self.settings.visibility, self.settings.max_attempts)
+        try:
+            enable_s3_notifications(store.client, store.bucket, client, queue.url)
+        except Exception as exc:  # e.g. the endpoint does not implement notifications
+            log.warning("cannot enable S3 notifications on %s (%s): polling instead",
+                        store.describe(), exc)
+            return None
+        return queue
 
     def _listing(self) -> Iterable[ObjectInfo]:
         store = self.ports.input
@@ -107,6 +126,8 @@ class Watcher:
                     self.submit(event.key, event.etag, event.size)
                     queued += 1
             self.events.ack(message)
+        if queued:
+            log.info("queued %d new uploads from S3 events", queued, extra={"queued": queued})
         return queued
 
     def run(self, stop: threading.Event) -> None:

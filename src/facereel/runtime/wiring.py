@@ -43,12 +43,10 @@ def object_store(settings: Settings, bucket: BucketSettings) -> ObjectStore:
 
 
 def sqs_client(settings: Settings) -> Any:
-    import boto3
+    from facereel.ports.sqs_queue import make_sqs_client
 
-    return boto3.client("sqs", endpoint_url=settings.sqs_endpoint,
-                        region_name=settings.aws_region,
-                        aws_access_key_id=settings.aws_access_key,
-                        aws_secret_access_key=settings.aws_secret_key)
+    return make_sqs_client(settings.sqs_endpoint, settings.aws_region, settings.aws_access_key,
+                           settings.aws_secret_key)
 
 
 def stage_queue(settings: Settings, stage: str) -> Queue:

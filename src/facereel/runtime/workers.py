@@ -103,7 +103,8 @@ class Worker:
                 key, str(message.body.get("etag", "")), "dead", time.time(),
                 error_code=getattr(exc, "code", "stage_failed"),
                 error_message=f"{stage}: {exc}"))
-        queue.retry(message, 0.0 if last else backoff_s(message.attempts))
+        delay = backoff_s(message.attempts, self.settings.retry_backoff)
+        queue.retry(message, 0.0 if last else delay)
 
     def _note(self, stage: str, message: Message) -> None:
         self.holding.parent.mkdir(parents=True, exist_ok=True)

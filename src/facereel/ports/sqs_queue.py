@@ -1,0 +1,301 @@
+"""SqsQueue: the Queue port over Amazon SQS (or a compatible server such as moto).
+
+SQS already provides what the port promises: a visibility timeout, at-least-once delivery, a
+receive count per message and a redrive policy that moves a message to a dead-letter queue
+after `maxReceiveCount` receives. This adapter maps the port onto it:
+
+- times are whole seconds on SQS: visibility and delays are rounded up (never shorter than
+  asked), send delays are capped at 900 s and long polls at 20 s per request;
+- a stale receipt (the message was received again since) is ignored by `ack`, `retry` and
+  `extend` when this instance saw the newer delivery; SQS itself may still honour an old
+  receipt handle, so across processes the guarantee is SQS's ("may be deleted");
+- `depth().delayed` only counts delayed sends: a `retry` keeps the message in flight on SQS,
+  so it shows in `in_flight` until its delay ends;
+- a body that is not a JSON object arrives as `{"_raw": text}` rather than failing receive.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
+
+from botocore.exceptions import ClientError
+
+from facereel.errors import FacereelError
+from facereel.ports.queue import Body, Message, QueueDepth
+from facereel.ports.s3_store import (
+    BOTO_ERRORS,
+    boto_config,
+    classify_boto_error,
+    make_boto_client,
+)
+
+T = TypeVar("T")
+
+MAX_DELAY_S = 900
+MAX_WAIT_S = 20
+MAX_BATCH = 10
+MAX_VISIBILITY_S = 43200
+DEAD_RETENTION_S = 1209600  # 14 days, the SQS maximum: dead letters wait for a person
+POLL_S = 0.05
+REMEMBERED_RECEIPTS = 10000
+_STALE_RECEIPT = {"ReceiptHandleIsInvalid", "InvalidParameterValue", "MessageNotInflight",
+                  "AWS.SimpleQueueService.MessageNotInflight", "InvalidReceiptHandle"}
+_EXISTS = {"QueueAlreadyExists", "QueueNameExists", "AWS.SimpleQueueService.QueueNameExists"}
+
+
+class QueueError(FacereelError):
+    """A queue operation failed (server unreachable, access denied, missing queue...)."""
+
+    code = "queue_error"
+
+
+def make_sqs_client(endpoint_url: str | None, region: str | None, access_key: str | None,
+                    secret_key: str | None, *, max_attempts: int = 5) -> Any:
+    """An SQS client whose read timeout outlasts a 20 s long poll."""
+    config = boto_config(max_attempts, read_timeout_s=MAX_WAIT_S + 15)
+    return make_boto_client("sqs", endpoint_url, region, access_key, secret_key, config)
+
+
+def _seconds(value: float, upper: int) -> int:
+    return int(min(upper, max(0, math.ceil(value))))
+
+
+def _body(text: str) -> Body:
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return {"_raw": text}
+    return body if isinstance(body, dict) else {"_raw": text}
+
+
+def _stale(exc: ClientError) -> bool:
+    return str(exc.response.get("Error", {}).get("Code", "")) in _STALE_RECEIPT
+
+
+class SqsQueue:
+    """One SQS queue (plus its `<name>-dead` dead-letter queue) seen through the Queue port."""
+
+    def __init__(self, client: Any, name: str, visibility_s: float = 120.0,
+                 max_attempts: int = 5, create: bool = True, *, url: str | None = None) -> None:
+        """With `create`, create (or update) the queue and its `<name>-dead` queue; without,
+        use the existing queue (`url` saves looking it up by name)."""
+        self.client = client
+        self.name = name
+        self.visibility_s = visibility_s
+        self.max_attempts = max_attempts
+        self.dead_url: str | None = None
+        self._latest: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+        if create:
+            self.url = self._call("create queue", self._create)
+            return
+        self.url = url or self._call("find queue", lambda: str(
+            client.get_queue_url(QueueName=name)["QueueUrl"]))
+        self.dead_url = self._call("inspect queue", self._find_dead_url)
+
+    @classmethod
+    def from_url(cls, client: Any, url: str, visibility_s: float = 120.0) -> SqsQueue:
+        """The existing queue at `url`; its dead-letter queue and `max_attempts` come from
+        the queue's RedrivePolicy (without one, nothing is ever dead-lettered)."""
+        name = url.rstrip("/").rsplit("/", 1)[-1]
+        return cls(client, name, visibility_s, max_attempts=0, create=False, url=url)
+
+    def describe(self) -> str:
+        return f"sqs queue {self.url}"
+
+    # ---- setup --------------------------------------------------------------------------
+    def _create(self) -> str:
+        self.dead_url = self._create_queue(f"{self.name}-dead",
+                                           {"MessageRetentionPeriod": str(DEAD_RETENTION_S)})
+        dead_arn = self._arn(self.dead_url)
+        redrive = {"deadLetterTargetArn": dead_arn, "maxReceiveCount": self.max_attempts}
+        attributes = {"VisibilityTimeout": str(_seconds(self.visibility_s, MAX_VISIBILITY_S)),
+                      "RedrivePolicy": json.dumps(redrive)}
+        return self._create_queue(self.name, attributes)
+
+    def _create_queue(self, name: str, attributes: dict[str, str]) -> str:
+        """Create a queue, or bring an existing one's attributes up to date (SQS refuses to
+        'create' an existing queue with different attributes)."""
+        try:
+            return str(self.client.create_queue(QueueName=name,
+                                                Attributes=attributes)["QueueUrl"])
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) not in _EXISTS:
+                raise
+        url = str(self.client.get_queue_url(QueueName=name)["QueueUrl"])
+        self.client.set_queue_attributes(QueueUrl=url, Attributes=attributes)
+        return url
+
+    def _arn(self, url: str) -> str:
+        response = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        return str(response["Attributes"]["QueueArn"])
+
+    def _find_dead_url(self) -> str | None:
+        response = self.client.get_queue_attributes(QueueUrl=self.url,
+                                                    AttributeNames=["RedrivePolicy"])
+        policy = response.get("Attributes", {}).get("RedrivePolicy")
+        if not policy:
+            return None
+        redrive = json.loads(policy)
+        self.max_attempts = self.max_attempts or int(redrive.get("maxReceiveCount", 0))
+        _, _, _, _, account, dead_name = str(redrive["deadLetterTargetArn"]).split(":", 5)
+        found = self.client.get_queue_url(QueueName=dead_name, QueueOwnerAWSAccountId=account)
+        return str(found["QueueUrl"])
+
+    # ---- errors -------------------------------------------------------------------------
+    def _error(self, action: str, exc: BaseException) -> QueueError:
+        kind, detail = classify_boto_error(exc)
+        code = {"denied": "queue_denied", "unreachable": "queue_unreachable",
+                "no_container": "queue_not_found"}.get(kind, "queue_error")
+        where = getattr(self, "url", None) or self.name
+        return QueueError(f"cannot {action} (sqs queue {where}): {detail}", code)
+
+    def _call(self, action: str, operation: Callable[[], T]) -> T:
+        """Run one SQS operation, turning any boto failure into a QueueError."""
+        try:
+            return operation()
+        except BOTO_ERRORS as exc:
+            raise self._error(action, exc) from exc
+
+    def _tolerant(self, action: str, message: Message, operation: Callable[[], object]) -> None:
+        """Like `_call`, but a receipt that is no longer current is ignored, as the port
+        promises: the message was delivered again (or is gone) since this delivery."""
+        if self._outdated(message):
+            return
+        try:
+            operation()
+        except ClientError as exc:
+            if not _stale(exc):
+                raise self._error(action, exc) from exc
+        except BOTO_ERRORS as exc:
+            raise self._error(action, exc) from exc
+
+    # ---- receipts -----------------------------------------------------------------------
+    def _remember(self, message: Message) -> None:
+        with self._lock:
+            self._latest[message.id] = message.receipt
+            self._latest.move_to_end(message.id)
+            while len(self._latest) > REMEMBERED_RECEIPTS:
+                self._latest.popitem(last=False)
+
+    def _outdated(self, message: Message) -> bool:
+        with self._lock:
+            latest = self._latest.get(message.id)
+        return latest is not None and latest != message.receipt
+
+    def _forget(self, message: Message) -> None:
+        with self._lock:
+            if self._latest.get(message.id) == message.receipt:
+                del self._latest[message.id]
+
+    # ---- the Queue port -----------------------------------------------------------------
+    def send(self, body: Body, delay_s: float = 0.0) -> str:
+        text = json.dumps(body)
+        delay = _seconds(delay_s, MAX_DELAY_S)
+        response = self._call("send", lambda: self.client.send_message(
+            QueueUrl=self.url, MessageBody=text, DelaySeconds=delay))
+        return str(response["MessageId"])
+
+    def receive(self, max_messages: int = 1, wait_s: float = 0.0) -> list[Message]:
+        """Up to `max_messages` messages, long-polling up to `wait_s` for the first ones."""
+        deadline = time.monotonic() + max(0.0, wait_s)
+        taken: list[Message] = []
+        while len(taken) < max_messages:
+            remaining = deadline - time.monotonic()
+            wait = min(MAX_WAIT_S, int(remaining)) if not taken and remaining > 0 else 0
+            batch = self._receive_batch(min(MAX_BATCH, max_messages - len(taken)), wait)
+            taken.extend(batch)
+            if taken and len(batch) < MAX_BATCH:
+                break  # took what was there; do not wait for more
+            if not taken and time.monotonic() >= deadline:
+                break
+            if not batch and wait == 0:
+                time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+        return taken
+
+    def _receive_batch(self, count: int, wait: int) -> list[Message]:
+        visibility = _seconds(self.visibility_s, MAX_VISIBILITY_S)
+        response = self._call("receive", lambda: self.client.receive_message(
+            QueueUrl=self.url, MaxNumberOfMessages=count, WaitTimeSeconds=wait,
+            VisibilityTimeout=visibility, MessageSystemAttributeNames=["ApproximateReceiveCount"]))
+        messages = []
+        for item in response.get("Messages") or []:
+            attempts = int(item.get("Attributes", {}).get("ApproximateReceiveCount", 1))
+            message = Message(str(item["MessageId"]), _body(str(item.get("Body", ""))),
+                              str(item["ReceiptHandle"]), attempts)
+            self._remember(message)
+            messages.append(message)
+        return messages
+
+    def ack(self, message: Message) -> None:
+        self._tolerant("acknowledge", message, partial(
+            self.client.delete_message, QueueUrl=self.url, ReceiptHandle=message.receipt))
+        self._forget(message)
+
+    def retry(self, message: Message, delay_s: float) -> None:
+        self._tolerant("retry", message, partial(
+            self.client.change_message_visibility, QueueUrl=self.url,
+            ReceiptHandle=message.receipt, VisibilityTimeout=_seconds(delay_s, MAX_VISIBILITY_S)))
+
+    def extend(self, message: Message, visibility_s: float) -> None:
+        self._tolerant("extend", message, partial(
+            self.client.change_message_visibility, QueueUrl=self.url,
+            ReceiptHandle=message.receipt,
+            VisibilityTimeout=_seconds(visibility_s, MAX_VISIBILITY_S)))
+
+    def _counts(self, url: str) -> tuple[int, int, int]:
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                 "ApproximateNumberOfMessagesDelayed"]
+        response = self._call("count messages", lambda: self.client.get_queue_attributes(
+            QueueUrl=url, AttributeNames=names))
+        attributes = response.get("Attributes", {})
+        visible, in_flight, delayed = (int(attributes.get(name, 0)) for name in names)
+        return visible, in_flight, delayed
+
+    def depth(self) -> QueueDepth:
+        visible, in_flight, delayed = self._counts(self.url)
+        dead = sum(self._counts(self.dead_url)) if self.dead_url else 0
+        return QueueDepth(visible, in_flight, delayed, dead)
+
+    def dead_letters(self, limit: int = 100) -> list[Body]:
+        """Bodies in the dead-letter queue, left there: each peeked message is hidden only
+        while peeking (so later batches show others) and made visible again at once."""
+        if not self.dead_url or limit <= 0 or sum(self._counts(self.dead_url)) == 0:
+            return []
+        dead_url = self.dead_url
+        peeked: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        try:
+            while len(peeked) < limit:
+                wait = 1 if not peeked else 0  # long poll once: short polls may miss messages
+                response = self._call("peek dead letters", partial(
+                    self.client.receive_message, QueueUrl=dead_url, WaitTimeSeconds=wait,
+                    MaxNumberOfMessages=min(MAX_BATCH, limit - len(peeked)),
+                    VisibilityTimeout=30))
+                fresh = [m for m in response.get("Messages") or [] if m["MessageId"] not in peeked]
+                if not fresh:
+                    break
+                peeked.update((m["MessageId"], m) for m in fresh)
+        finally:
+            self._reveal(dead_url, list(peeked.values()))
+        return [_body(str(m.get("Body", ""))) for m in peeked.values()]
+
+    def _reveal(self, url: str, messages: list[dict[str, Any]]) -> None:
+        for start in range(0, len(messages), MAX_BATCH):
+            entries = [{"Id": str(index), "ReceiptHandle": m["ReceiptHandle"],
+                        "VisibilityTimeout": 0}
+                       for index, m in enumerate(messages[start:start + MAX_BATCH])]
+            self._call("release dead letters", partial(
+                self.client.change_message_visibility_batch, QueueUrl=url, Entries=entries))
+
+    def purge(self) -> None:
+        """Drop every message, dead letters included (SQS allows one purge a minute)."""
+        for url in (self.url, self.dead_url):
+            if url:
+                self._call("purge", partial(self.client.purge_queue, QueueUrl=url))

@@ -1,0 +1,56 @@
+"""Session-wide storage servers for the integration tests (SeaweedFS and moto).
+
+Each server starts once per session on 127.0.0.1 and is stopped at the end, also when tests
+fail. A server that cannot start skips the tests needing it, except under CI=true, where a
+missing backend must fail the run instead of silently testing less.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn, TypeVar
+
+import pytest
+
+from tests.support.servers import (
+    MotoServer,
+    SeaweedServer,
+    ServerProcess,
+    ServerUnavailableError,
+)
+
+S = TypeVar("S", bound=ServerProcess)
+
+
+def _unavailable(message: str) -> NoReturn:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@contextmanager
+def _running(server: S) -> Iterator[S]:
+    try:
+        server.start()
+    except ServerUnavailableError as exc:
+        _unavailable(f"{server.name} test server unavailable: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    """A SeaweedFS server (`weed mini`) with an S3 endpoint and its credentials."""
+    with _running(SeaweedServer(tmp_path_factory.mktemp("seaweed"))) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """A moto server emulating S3, SQS and DynamoDB."""
+    with _running(MotoServer(tmp_path_factory.mktemp("moto"))) as server:
+        yield server

@@ -1,0 +1,456 @@
+"""One contract for every backend of each port: what passes on the embedded implementation
+must pass on the cloud one, so the pipeline can switch backends without changing behaviour.
+
+ObjectStore: LocalObjectStore, S3ObjectStore on SeaweedFS and on moto. Queue: SqliteQueue,
+SqsQueue on moto. MetadataStore: SqliteMetadata, DynamoMetadata on moto (through a resource
+and through a low-level client). Servers run on 127.0.0.1 only (see conftest.py); every test
+uses its own uniquely named bucket, queue or tables.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from facereel.ports import s3_store
+from facereel.ports.dynamo_metadata import DynamoMetadata, MetadataError, make_dynamo
+from facereel.ports.local_store import LocalObjectStore
+from facereel.ports.metadata import MetadataStore, VideoRecord, read_people_json
+from facereel.ports.objectstore import (
+    InvalidKeyError,
+    ObjectNotFoundError,
+    ObjectStore,
+    ObjectStoreError,
+    md5_hex,
+)
+from facereel.ports.queue import Queue, QueueDepth
+from facereel.ports.s3_events import S3ObjectEvent, enable_s3_notifications, parse_s3_event
+from facereel.ports.s3_store import S3ObjectStore, make_s3_client
+from facereel.ports.sqlite_metadata import SqliteMetadata
+from facereel.ports.sqlite_queue import SqliteQueue
+from facereel.ports.sqs_queue import QueueError, SqsQueue, make_sqs_client
+from tests.support.servers import MotoServer, SeaweedServer, free_port
+
+QueueFactory = Callable[..., Queue]
+EMPTY = QueueDepth(0, 0, 0, 0)
+BAD_KEYS = ["../x", "/abs", "a//b", "a\x00b", "a/./b", ""]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def dead_endpoint() -> str:
+    """A 127.0.0.1 port nobody listens on: connections are refused at once."""
+    return f"http://127.0.0.1:{free_port(set())}"
+
+
+# ---- fixtures ---------------------------------------------------------------------------
+def _s3_store(server: SeaweedServer | MotoServer) -> Iterator[S3ObjectStore]:
+    client = make_s3_client(server.endpoint, "us-east-1", server.access_key, server.secret_key)
+    store = S3ObjectStore(client, unique("facereel"), create=True)
+    yield store
+    for info in store.list():  # free the bucket (SeaweedFS gives each bucket a volume)
+        store.delete(info.key)
+    client.delete_bucket(Bucket=store.bucket)
+
+
+@pytest.fixture(params=["local", "seaweedfs", "moto"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ObjectStore]:
+    if request.param == "local":
+        yield LocalObjectStore(tmp_path / "bucket")
+    else:
+        yield from _s3_store(request.getfixturevalue(
+            "seaweed" if request.param == "seaweedfs" else request.param))
+
+
+@pytest.fixture(params=["seaweedfs", "moto"])
+def s3_only(request: pytest.FixtureRequest) -> Iterator[S3ObjectStore]:
+    yield from _s3_store(request.getfixturevalue(
+        "seaweed" if request.param == "seaweedfs" else request.param))
+
+
+@pytest.fixture
+def moto_sqs(moto: MotoServer) -> Any:
+    return make_sqs_client(moto.endpoint, "us-east-1", moto.access_key, moto.secret_key)
+
+
+@pytest.fixture(params=["sqlite", "sqs"])
+def make_queue(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[QueueFactory]:
+    """Builds a fresh queue with the given visibility_s and max_attempts."""
+    created: list[SqsQueue] = []
+
+    def build(visibility_s: float = 30.0, max_attempts: int = 5) -> Queue:
+        name = unique("facereel")
+        if request.param == "sqlite":
+            return SqliteQueue(tmp_path / "queue.db", name, visibility_s, max_attempts)
+        queue = SqsQueue(request.getfixturevalue("moto_sqs"), name, visibility_s, max_attempts)
+        created.append(queue)
+        return queue
+
+    yield build
+    for queue in created:
+        for url in (queue.url, queue.dead_url):
+            queue.client.delete_queue(QueueUrl=url)
+
+
+@pytest.fixture(params=["sqlite", "dynamo", "dynamo-client", "dynamo-resource-client"])
+def metadata(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetadataStore]:
+    """DynamoMetadata through a resource, a plain client, and a resource's own client."""
+    if request.param == "sqlite":
+        yield SqliteMetadata(tmp_path / "metadata.db")
+        return
+    moto: MotoServer = request.getfixturevalue("moto")
+    resource = make_dynamo(moto.endpoint, "us-east-1", moto.access_key, moto.secret_key)
+    handle = {"dynamo": resource, "dynamo-resource-client": resource.meta.client}.get(
+        request.param) or boto3.client(
+        "dynamodb", endpoint_url=moto.endpoint, region_name="us-east-1",
+        aws_access_key_id=moto.access_key, aws_secret_access_key=moto.secret_key)
+    store = DynamoMetadata(handle, unique("people"), unique("videos"), create=True)
+    yield store
+    for table in (store.people_table, store.videos_table):
+        resource.meta.client.delete_table(TableName=table)
+
+
+# ---- ObjectStore ------------------------------------------------------------------------
+def test_put_get_head_round_trip_with_metadata_and_nested_keys(store: ObjectStore) -> None:
+    data = b"\x00\x01 a small video" * 100
+    meta = {"camera": "front door", "source": "caf\u00e9 \u2615", "trailing": "x "}
+    written = store.put_bytes("a/b/c.mp4", data, meta, content_type="video/mp4")
+    expected = {**meta, "content-type": "video/mp4"}
+    assert (written.key, written.size, written.etag) == ("a/b/c.mp4", len(data), md5_hex(data))
+    assert written.metadata == expected
+    assert store.get_bytes("a/b/c.mp4") == data
+    head = store.head("a/b/c.mp4")
+    assert head is not None
+    assert (head.key, head.size, head.etag, head.metadata) == ("a/b/c.mp4", len(data),
+                                                              md5_hex(data), expected)
+    assert abs(head.modified - time.time()) < 600
+
+
+def test_plain_put_has_no_content_type_and_empty_objects_work(store: ObjectStore) -> None:
+    info = store.put_bytes("empty.bin", b"")
+    assert (info.size, info.etag, info.metadata) == (0, md5_hex(b""), {})
+    head = store.head("empty.bin")
+    assert head is not None and (head.size, head.etag, head.metadata) == (0, md5_hex(b""), {})
+    assert store.get_bytes("empty.bin") == b""
+
+
+def test_overwrite_replaces_content_and_metadata(store: ObjectStore) -> None:
+    store.put_bytes("clip.mp4", b"old", {"version": "1"})
+    store.put_bytes("clip.mp4", b"new content", {"other": "2"})
+    head = store.head("clip.mp4")
+    assert head is not None
+    assert (head.etag, head.metadata) == (md5_hex(b"new content"), {"other": "2"})
+    assert store.get_bytes("clip.mp4") == b"new content"
+
+
+def test_put_file_and_download(store: ObjectStore, tmp_path: Path) -> None:
+    source = tmp_path / "source.mp4"
+    source.write_bytes(bytes(range(256)) * 4096)  # 1 MiB
+    written = store.put_file("in/dir/clip 1.mp4", source, {"owner": "ann"}, "video/mp4")
+    assert written.etag == md5_hex(source.read_bytes())
+    target = tmp_path / "copy.mp4"
+    info = store.download("in/dir/clip 1.mp4", target)
+    assert target.read_bytes() == source.read_bytes()
+    assert (info.size, info.etag) == (source.stat().st_size, written.etag)
+    assert info.metadata == {"owner": "ann", "content-type": "video/mp4"}
+
+
+def test_large_files_go_multipart(s3_only: S3ObjectStore, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    store = s3_only
+    monkeypatch.setattr(s3_store, "MULTIPART_THRESHOLD", 5 << 20)
+    source = tmp_path / "big.mp4"
+    source.write_bytes(bytes(range(256)) * (24 << 10))  # 6 MiB
+    written = store.put_file("big/clip.mp4", source, {"owner": "ann"}, "video/mp4")
+    assert written.etag.endswith("-1") and written.size == 6 << 20  # not an MD5
+    assert written.metadata == {"owner": "ann", "content-type": "video/mp4"}
+    assert store.download("big/clip.mp4", tmp_path / "back.mp4") == written
+    assert (tmp_path / "back.mp4").read_bytes() == source.read_bytes()
+
+
+def test_list_is_in_key_order_and_filters_by_prefix(store: ObjectStore) -> None:
+    keys = ["b.mp4", "a/b/c.mp4", "a-x.mp4", "a/b/d.mp4", "a/c.mp4", "a0.mp4", "\u00e9t\u00e9.mp4"]
+    for index, key in enumerate(keys):
+        store.put_bytes(key, b"x" * index)
+    listed = list(store.list())
+    assert [i.key for i in listed] == sorted(keys)
+    assert {i.key: (i.size, i.etag) for i in listed} == {
+        k: (n, md5_hex(b"x" * n)) for n, k in enumerate(keys)}
+    assert [i.key for i in store.list("a/")] == ["a/b/c.mp4", "a/b/d.mp4", "a/c.mp4"]
+    assert [i.key for i in store.list("a/b")] == ["a/b/c.mp4", "a/b/d.mp4"]
+    assert list(store.list("zzz/")) == []
+
+
+def test_delete_and_missing_objects(store: ObjectStore, tmp_path: Path) -> None:
+    store.put_bytes("a/b/gone.mp4", b"bytes")
+    store.delete("a/b/gone.mp4")
+    store.delete("a/b/gone.mp4")  # deleting what is not there is fine
+    store.delete("never/existed.mp4")
+    assert store.head("a/b/gone.mp4") is None
+    assert list(store.list()) == []
+    with pytest.raises(ObjectNotFoundError):
+        store.get_bytes("a/b/gone.mp4")
+    target = tmp_path / "out.mp4"
+    with pytest.raises(ObjectNotFoundError):
+        store.download("a/b/gone.mp4", target)
+    assert not target.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+
+
+class _RecordingClient:
+    """Passes calls to the real client and remembers their names."""
+
+    def __init__(self, client: Any) -> None:
+        self.client, self.calls = client, list[str]()
+
+    def __getattr__(self, name: str) -> Any:
+        self.calls.append(name)
+        return getattr(self.client, name)
+
+
+def test_invalid_keys_are_refused_before_any_request(store: ObjectStore, tmp_path: Path) -> None:
+    if isinstance(store, S3ObjectStore):
+        recorder = _RecordingClient(store.client)
+        store.client = recorder
+    source = tmp_path / "f.bin"
+    source.write_bytes(b"data")
+    for key in BAD_KEYS:
+        operations: list[Callable[[], object]] = [
+            partial(store.put_bytes, key, b"data"), partial(store.put_file, key, source),
+            partial(store.get_bytes, key), partial(store.download, key, tmp_path / "d"),
+            partial(store.head, key), partial(store.delete, key)]
+        for operation in operations:
+            with pytest.raises(InvalidKeyError):
+                operation()
+    if isinstance(store, S3ObjectStore):
+        assert recorder.calls == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bucket", "f.bin"] \
+        if isinstance(store, LocalObjectStore) else ["f.bin"]
+
+
+def test_s3_failures_become_storage_errors(seaweed: SeaweedServer) -> None:
+    unreachable = S3ObjectStore(make_s3_client(dead_endpoint(), "us-east-1", "k", "s",
+                                               max_attempts=1), "facereel-x")
+    with pytest.raises(ObjectStoreError) as caught:
+        unreachable.get_bytes("a.mp4")
+    assert caught.value.code == "storage_unreachable"
+    wrong = make_s3_client(seaweed.endpoint, "us-east-1", seaweed.access_key, "wrong-secret")
+    with pytest.raises(ObjectStoreError) as caught:
+        S3ObjectStore(wrong, "facereel-x").put_bytes("a.mp4", b"x")
+    assert caught.value.code == "storage_denied"
+    good = make_s3_client(seaweed.endpoint, "us-east-1", seaweed.access_key, seaweed.secret_key)
+    with pytest.raises(ObjectStoreError) as caught:
+        S3ObjectStore(good, unique("missing")).get_bytes("a.mp4")
+    assert caught.value.code == "storage_no_bucket"
+    with pytest.raises(ObjectStoreError) as caught:
+        S3ObjectStore(good, "x").put_bytes("a.mp4", b"x", {"bad name": "v"})
+    assert caught.value.code == "invalid_metadata"
+
+
+# ---- Queue ------------------------------------------------------------------------------
+def test_send_receive_ack(make_queue: QueueFactory) -> None:
+    queue = make_queue()
+    message_id = queue.send({"key": "a/b/c.mp4", "etag": "abc"})
+    [message] = queue.receive(wait_s=2)
+    assert (message.id, message.body, message.attempts) == (
+        message_id, {"key": "a/b/c.mp4", "etag": "abc"}, 1)
+    assert queue.receive() == []
+    queue.ack(message)
+    queue.ack(message)  # a second ack of the same delivery is harmless
+    assert queue.depth() == EMPTY
+
+
+def test_receive_batches_and_depth(make_queue: QueueFactory) -> None:
+    queue = make_queue()
+    for index in range(5):
+        queue.send({"n": index})
+    queue.send({"n": "later"}, delay_s=60)
+    assert queue.depth() == QueueDepth(5, 0, 1, 0)
+    got = queue.receive(max_messages=3, wait_s=2)
+    assert len(got) == 3
+    assert queue.depth() == QueueDepth(2, 3, 1, 0)
+    got += queue.receive(max_messages=10, wait_s=2)
+    assert sorted(m.body["n"] for m in got) == [0, 1, 2, 3, 4]
+
+
+def test_visibility_timeout_expiry_redelivers(make_queue: QueueFactory) -> None:
+    queue = make_queue(visibility_s=2)
+    queue.send({"key": "v.mp4"})
+    [first] = queue.receive(wait_s=2)
+    assert queue.receive() == []  # hidden while in flight
+    [again] = queue.receive(wait_s=5)
+    assert (again.id, again.attempts) == (first.id, 2)
+    assert again.receipt != first.receipt
+    queue.ack(again)
+    assert queue.depth() == EMPTY
+
+
+def test_retry_hides_for_the_delay_then_redelivers(make_queue: QueueFactory) -> None:
+    queue = make_queue()
+    queue.send({"key": "r.mp4"})
+    [first] = queue.receive(wait_s=2)
+    queue.retry(first, 2)
+    assert queue.receive() == []
+    depth = queue.depth()
+    assert (depth.visible, depth.in_flight + depth.delayed) == (0, 1)  # SQS: in flight
+    [again] = queue.receive(wait_s=5)
+    assert (again.id, again.attempts) == (first.id, 2)
+
+
+def test_extend_keeps_a_message_hidden(make_queue: QueueFactory) -> None:
+    queue = make_queue(visibility_s=2)
+    queue.send({"key": "slow.mp4"})
+    [message] = queue.receive(wait_s=2)
+    queue.extend(message, 30)
+    time.sleep(2.5)
+    assert queue.receive() == []
+    queue.ack(message)
+    assert queue.depth() == EMPTY
+
+
+def test_dead_letters_after_max_attempts(make_queue: QueueFactory) -> None:
+    queue = make_queue(visibility_s=0, max_attempts=2)
+    queue.send({"key": "poison.mp4"})
+    attempts = [m.attempts for _ in range(2) for m in queue.receive(wait_s=2)]
+    assert attempts == [1, 2]
+    assert queue.receive(wait_s=0.5) == []  # a third delivery would exceed max_attempts
+    assert queue.depth() == QueueDepth(0, 0, 0, 1)
+    assert queue.dead_letters() == [{"key": "poison.mp4"}]
+    assert queue.dead_letters() == [{"key": "poison.mp4"}]  # peeking does not consume
+
+
+def test_ack_with_an_outdated_receipt_is_ignored(make_queue: QueueFactory) -> None:
+    queue = make_queue(visibility_s=0)
+    queue.send({"key": "twice.mp4"})
+    [first] = queue.receive(wait_s=2)
+    [second] = queue.receive(wait_s=2)
+    assert second.id == first.id and second.receipt != first.receipt
+    queue.ack(first)
+    queue.retry(first, 300)
+    queue.extend(first, 300)
+    [third] = queue.receive(wait_s=2)  # still there and still visible
+    assert (third.id, third.attempts) == (first.id, 3)
+    queue.ack(third)
+    assert queue.depth() == EMPTY
+
+
+def test_sqs_queue_from_url_and_errors(moto_sqs: Any) -> None:
+    queue = SqsQueue(moto_sqs, unique("facereel"), visibility_s=5, max_attempts=3)
+    again = SqsQueue.from_url(moto_sqs, queue.url)
+    assert (again.name, again.dead_url, again.max_attempts) == (queue.name, queue.dead_url, 3)
+    same = SqsQueue(moto_sqs, queue.name, create=False)
+    assert (same.url, same.dead_url) == (queue.url, queue.dead_url)
+    again.send({"n": 1})
+    assert queue.depth().visible == 1
+    changed = SqsQueue(moto_sqs, queue.name, visibility_s=9, max_attempts=4)  # updates it
+    assert (changed.url, SqsQueue.from_url(moto_sqs, queue.url).max_attempts) == (queue.url, 4)
+    with pytest.raises(QueueError) as caught:
+        SqsQueue(moto_sqs, unique("missing"), create=False)
+    assert caught.value.code == "queue_not_found"
+    dead = make_sqs_client(dead_endpoint(), "us-east-1", "k", "s", max_attempts=1)
+    with pytest.raises(QueueError) as caught:
+        SqsQueue(dead, "facereel-x")
+    assert caught.value.code == "queue_unreachable"
+
+
+# ---- S3 -> SQS notifications ------------------------------------------------------------
+def test_s3_upload_notifies_the_queue(moto: MotoServer, moto_sqs: Any) -> None:
+    s3 = make_s3_client(moto.endpoint, "us-east-1", moto.access_key, moto.secret_key)
+    store = S3ObjectStore(s3, unique("facereel-in"), create=True)
+    queue = SqsQueue(moto_sqs, unique("facereel-events"))
+    enable_s3_notifications(s3, store.bucket, moto_sqs, queue.url)
+    enable_s3_notifications(s3, store.bucket, moto_sqs, queue.url)  # idempotent
+    key = "uploads/my clip \u00e9t\u00e9+1.mp4"
+    data = b"fake video bytes"
+    store.put_bytes(key, data)
+    events: list[S3ObjectEvent] = []
+    deadline = time.monotonic() + 10
+    while not events and time.monotonic() < deadline:
+        for message in queue.receive(max_messages=10, wait_s=1):
+            events += parse_s3_event(message.body)  # the s3:TestEvent parses to []
+            queue.ack(message)
+    assert events == [S3ObjectEvent(store.bucket, key, md5_hex(data), len(data))]
+
+
+def test_parse_s3_event_ignores_what_is_not_a_created_object() -> None:
+    assert parse_s3_event({"Service": "Amazon S3", "Event": "s3:TestEvent"}) == []
+    assert parse_s3_event({"key": "a.mp4"}) == []
+    assert parse_s3_event({"Records": "nope"}) == []
+    removed = {"eventName": "ObjectRemoved:Delete",
+               "s3": {"bucket": {"name": "b"}, "object": {"key": "a.mp4"}}}
+    created = {"eventName": "ObjectCreated:Put",
+               "s3": {"bucket": {"name": "b"}, "object": {"key": "a+b%2Fc.mp4", "size": 3,
+                                                          "eTag": '"abc"'}}}
+    assert parse_s3_event({"Records": [removed, created, 7]}) == [
+        S3ObjectEvent("b", "a b/c.mp4", "abc", 3)]
+
+
+# ---- MetadataStore ----------------------------------------------------------------------
+PEOPLE = [{"id": 1, "name": "mr_bean", "major": "lawyer", "year": "freshmen"},
+          {"id": 2, "name": "floki", "major": "history", "year": "junior", "score": 0.25,
+           "tags": ["viking", "boat"], "extra": {"height": 1.85, "seen": True, "note": None}}]
+
+
+def test_people_round_trip(metadata: MetadataStore) -> None:
+    assert metadata.put_people(PEOPLE) == 2
+    assert metadata.get_person("mr_bean") == PEOPLE[0]
+    assert metadata.get_person("floki") == PEOPLE[1]
+    assert metadata.get_person("nobody") is None
+    assert metadata.list_people() == sorted(PEOPLE, key=lambda r: str(r["name"]))
+    metadata.put_people([{**PEOPLE[0], "major": "comedy"}, {**PEOPLE[0], "major": "acting"}])
+    assert metadata.get_person("mr_bean") == {**PEOPLE[0], "major": "acting"}
+    assert metadata.delete_person("floki") is True
+    assert metadata.delete_person("floki") is False
+    assert [r["name"] for r in metadata.list_people()] == ["mr_bean"]
+
+
+def test_people_from_the_coursework_file(metadata: MetadataStore, cse546: Path) -> None:
+    records = read_people_json(cse546 / "student_data.json")
+    assert metadata.put_people(records) == len(records)
+    assert metadata.get_person("mr_bean") == {"id": 1, "name": "mr_bean", "major": "lawyer",
+                                              "year": "freshmen"}
+    assert metadata.list_people() == sorted(records, key=lambda r: str(r["name"]))
+
+
+def test_video_records(metadata: MetadataStore) -> None:
+    records = [VideoRecord("in/a.mp4", "e1", "done", 1700000000.25, "a.json", ["floki"]),
+               VideoRecord("in/b c.mp4", "e2", "error", 1700000005.5, "b c.json", [],
+                           "media_error", "not a video"),
+               VideoRecord("in/d.mp4", "e3", "queued", 1700000002.0)]
+    for record in records:
+        metadata.put_video(record)
+    assert metadata.get_video("in/a.mp4") == records[0]
+    assert metadata.get_video("in/b c.mp4") == records[1]
+    assert metadata.get_video("missing.mp4") is None
+    assert [r.key for r in metadata.list_videos()] == ["in/b c.mp4", "in/d.mp4", "in/a.mp4"]
+    assert [r.key for r in metadata.list_videos(limit=1)] == ["in/b c.mp4"]
+    assert metadata.list_videos("done") == [records[0]]
+    assert metadata.video_counts() == {"done": 1, "error": 1, "queued": 1}
+    metadata.put_video(VideoRecord("in/d.mp4", "e3", "done", 1700000009.0, "d.json", ["x"]))
+    assert metadata.video_counts() == {"done": 2, "error": 1}
+    assert [r.key for r in metadata.list_videos("done")] == ["in/d.mp4", "in/a.mp4"]
+
+
+def test_dynamo_failures_become_metadata_errors(moto: MotoServer) -> None:
+    resource = make_dynamo(moto.endpoint, "us-east-1", moto.access_key, moto.secret_key)
+    missing = DynamoMetadata(resource, unique("people"), unique("videos"))
+    with pytest.raises(MetadataError) as caught:
+        missing.get_person("floki")
+    assert caught.value.code == "metadata_missing_table"
+    dead = boto3.resource("dynamodb", endpoint_url=dead_endpoint(), region_name="us-east-1",
+                          aws_access_key_id="k", aws_secret_access_key="s",
+                          config=Config(retries={"max_attempts": 1}))
+    with pytest.raises(MetadataError) as caught:
+        DynamoMetadata(dead, "people", "videos").video_counts()
+    assert caught.value.code == "metadata_unreachable"
+

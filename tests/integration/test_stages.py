@@ -1,0 +1,141 @@
+"""Stages and workers in-process on real clips, local buckets and a SQLite queue: idempotency,
+stale messages, output failures that must come back, and dead letters."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from facereel.config import Settings
+from facereel.ports.local_store import LocalObjectStore
+from facereel.ports.objectstore import ObjectInfo, ObjectStoreError
+from facereel.runtime.stages import StageContext, publish, recognise, split
+from facereel.runtime.watcher import Watcher
+from facereel.runtime.wiring import Ports, build_ports
+from facereel.runtime.workers import Worker
+
+
+class FullDisk(LocalObjectStore):
+    """An output bucket on a full disk: every write fails until `fixed`."""
+
+    fixed = False
+
+    def put_bytes(self, key: str, data: bytes, metadata: dict[str, str] | None = None,
+                  content_type: str | None = None) -> ObjectInfo:
+        if not self.fixed:
+            raise ObjectStoreError(f"cannot write {key!r}: No space left on device",
+                                   "storage_full")
+        return super().put_bytes(key, data, metadata, content_type)
+
+
+@pytest.fixture
+def pipeline_settings(settings: Settings, tmp_path: Path) -> Settings:
+    return settings.with_overrides(data_dir=tmp_path, gallery=settings.gallery_path,
+                                   metadata_db=tmp_path / "meta.db", max_attempts=3, settle=0.0,
+                                   retry_backoff=0.2)
+
+
+def _upload(ports: Ports, clip: Path, key: str) -> dict[str, str]:
+    info = ports.input.put_bytes(key, clip.read_bytes())
+    return {"key": key, "etag": info.etag}
+
+
+def test_every_stage_is_idempotent(pipeline_settings: Settings, clips: dict[str, Path]) -> None:
+    ports = build_ports(pipeline_settings)
+    context = StageContext(pipeline_settings, ports)
+    message = _upload(ports, clips["test_7"], "talk.mp4")
+    first = split(message, context)
+    stage1 = sorted((i.key, i.etag, i.modified) for i in ports.stage1.list())
+    assert split(message, context) == first
+    assert sorted((i.key, i.etag, i.modified) for i in ports.stage1.list()) == stage1
+    assert any(key.endswith(".jpg") for key, _, _ in stage1), "face shots kept as JPEG"
+    second = recognise(first[0][1], context)
+    assert recognise(first[0][1], context) == second
+    for _ in range(2):
+        assert publish(second[0][1], context) == []
+    outputs = sorted(i.key for i in ports.output.list())
+    assert outputs == ["talk.csv", "talk.json", "talk.txt"]
+    assert ports.metadata.video_counts() == {"done": 1}
+    doc = json.loads(ports.output.get_bytes("talk.json"))
+    assert doc["video"] == "talk.mp4" and doc["people"][0]["person"] == "morgan_freeman"
+
+
+def test_a_replaced_upload_is_not_processed_twice(pipeline_settings: Settings,
+                                                  clips: dict[str, Path]) -> None:
+    ports = build_ports(pipeline_settings)
+    context = StageContext(pipeline_settings, ports)
+    old = _upload(ports, clips["test_7"], "clip.mp4")
+    new = _upload(ports, clips["test_0"], "clip.mp4")
+    assert split(old, context) == [], "the old content's message is stale"
+    onward = split(new, context)
+    publish(recognise(onward[0][1], context)[0][1], context)
+    doc = json.loads(ports.output.get_bytes("clip.json"))
+    assert doc["people"][0]["person"] == "president_trump"
+
+
+def test_output_failure_goes_back_to_the_queue(pipeline_settings: Settings,
+                                               clips: dict[str, Path], tmp_path: Path) -> None:
+    ports = build_ports(pipeline_settings)
+    full = FullDisk(tmp_path / "buckets" / "output", "output")
+    ports.output = full
+    watcher = Watcher(pipeline_settings, ports)
+    _upload(ports, clips["test_4"], "depp.mp4")
+    assert watcher.poll_once() == 1
+    worker = Worker(pipeline_settings, 0, ports)
+    for _ in range(3):  # split, recognise, then publish fails on the full disk
+        found = worker.next_message()
+        assert found is not None
+        worker.handle(*found)
+    depth = ports.queues["publish"].depth()
+    assert (depth.visible, depth.delayed, depth.dead) == (0, 1, 0), "not lost, not dead: later"
+    assert ports.metadata.video_counts() == {"processing": 1}
+    assert list(full.list()) == []
+    full.fixed = True
+    again = ports.queues["publish"].receive(1, wait_s=5.0)  # after the backoff
+    assert again and again[0].attempts == 2
+    worker.handle("publish", again[0])
+    assert ports.metadata.video_counts() == {"done": 1}
+    assert sorted(i.key for i in full.list()) == ["depp.csv", "depp.json", "depp.txt"]
+
+
+def test_a_stage_that_keeps_failing_is_dead_lettered(pipeline_settings: Settings,
+                                                     clips: dict[str, Path],
+                                                     tmp_path: Path) -> None:
+    ports = build_ports(pipeline_settings)
+    ports.output = FullDisk(tmp_path / "buckets" / "output", "output")
+    ports.queues["publish"].send({"key": "x.mp4", "etag": "e", "result": "missing.json"})
+    worker = Worker(pipeline_settings, 0, ports)
+    for attempt in range(1, 4):
+        message = ports.queues["publish"].receive(1, wait_s=5.0)  # each after its backoff
+        assert message and message[0].attempts == attempt
+        worker.handle("publish", message[0])
+    assert ports.queues["publish"].receive(1, wait_s=1.0) == []
+    depth = ports.queues["publish"].depth()
+    assert depth.dead == 1 and depth.visible == depth.delayed == depth.in_flight == 0
+    assert ports.metadata.get_video("x.mp4").status == "dead"  # type: ignore[union-attr]
+    assert ports.queues["publish"].dead_letters()[0]["key"] == "x.mp4"
+
+
+def test_watcher_cursor_survives_restarts_and_waits_for_copies(pipeline_settings: Settings,
+                                                                clips: dict[str, Path]) -> None:
+    settings = pipeline_settings.with_overrides(settle=0.5)
+    ports = build_ports(settings)
+    folder = settings.data_dir / "buckets" / "input"
+    (folder / "old.mp4").write_bytes(clips["test_7"].read_bytes())
+    os.utime(folder / "old.mp4", (0, 0))  # copied in long ago, while facereel was down
+    with (folder / "copying.mp4").open("wb") as handle:  # another program still writing it
+        handle.write(clips["test_0"].read_bytes()[:1000])
+        handle.flush()
+        assert Watcher(settings, ports).poll_once() == 1, "only the finished file"
+    time.sleep(0.6)
+    restarted = Watcher(settings, build_ports(settings))
+    assert restarted.poll_once() == 1, "the finished copy, once settled"
+    assert restarted.poll_once() == 0, "the durable cursor remembers what was queued"
+    (folder / "old.mp4").write_bytes(clips["test_4"].read_bytes())
+    os.utime(folder / "old.mp4", (0, 0))
+    assert restarted.poll_once() == 1, "new content under the same name is new work"
+    assert ports.queues["split"].depth().visible == 3
