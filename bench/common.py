@@ -131,7 +131,8 @@ def _tree_rss(proc: psutil.Process) -> int:
     return total
 
 
-def run_measured(command: list[str], interval: float = 0.05, cwd: Path | None = None) -> RunStats:
+def run_measured(command: list[str], interval: float = 0.05, cwd: Path | None = None,
+                 env: dict[str, str] | None = None) -> RunStats:
     """Run `command`, sampling its whole process tree's RSS every `interval` seconds.
 
     Worker pools fork children whose memory the parent's own RSS does not show, so the sum over
@@ -141,7 +142,7 @@ def run_measured(command: list[str], interval: float = 0.05, cwd: Path | None = 
     with tempfile.TemporaryFile(mode="w+") as out:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        popen = subprocess.Popen(command, stdout=out, cwd=cwd)
+        popen = subprocess.Popen(command, stdout=out, cwd=cwd, env=env)
         proc = psutil.Process(popen.pid)
         peak = 0
         while popen.poll() is None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from facereel.ports.metadata import PersonRecord, VideoRecord
+from facereel.ports.sqlite_db import SqliteDatabase
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS people (
@@ -28,19 +29,10 @@ CREATE INDEX IF NOT EXISTS videos_status ON videos(status);
 class SqliteMetadata:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.executescript(SCHEMA)
+        self._database = SqliteDatabase(self.path, SCHEMA)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            with db:
-                yield db
-        finally:
-            db.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._database.transaction()
 
     def put_people(self, records: Iterable[PersonRecord]) -> int:
         rows = [(r["name"], json.dumps(r, sort_keys=True)) for r in records]

@@ -11,11 +11,11 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from facereel.ports.queue import Body, Message, QueueDepth
+from facereel.ports.sqlite_db import SqliteDatabase
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -47,22 +47,13 @@ class SqliteQueue:
         self.name = name
         self.visibility_s = visibility_s
         self.max_attempts = max_attempts
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            db.executescript(SCHEMA)
+        self._database = SqliteDatabase(self.path, SCHEMA)
 
     def describe(self) -> str:
         return f"sqlite queue {self.name} in {self.path}"
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            yield db
-        finally:
-            db.close()
+    def _db(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._database.transaction()
 
     def send(self, body: Body, delay_s: float = 0.0) -> str:
         message_id = uuid.uuid4().hex
@@ -87,29 +78,23 @@ class SqliteQueue:
     def _take(self, max_messages: int) -> list[Message]:
         now = time.time()
         taken: list[Message] = []
-        with self._db() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                rows = db.execute(
-                    "SELECT id, body, attempts FROM messages WHERE queue = ? AND visible_at <= ? "
-                    "ORDER BY visible_at LIMIT ?",
-                    (self.name, now, max_messages),
-                ).fetchall()
-                for message_id, body, attempts in rows:
-                    if attempts >= self.max_attempts:  # delivered enough times: dead letter
-                        self._bury(db, message_id, body, attempts, now)
-                        continue
-                    receipt = uuid.uuid4().hex
-                    db.execute(
-                        "UPDATE messages SET visible_at = ?, attempts = attempts + 1, "
-                        "receipt = ?, state = 'inflight' WHERE id = ?",
-                        (now + self.visibility_s, receipt, message_id),
-                    )
-                    taken.append(Message(message_id, json.loads(body), receipt, attempts + 1))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self._database.transaction(immediate=True) as db:
+            rows = db.execute(
+                "SELECT id, body, attempts FROM messages WHERE queue = ? AND visible_at <= ? "
+                "ORDER BY visible_at LIMIT ?",
+                (self.name, now, max_messages),
+            ).fetchall()
+            for message_id, body, attempts in rows:
+                if attempts >= self.max_attempts:  # delivered enough times: dead letter
+                    self._bury(db, message_id, body, attempts, now)
+                    continue
+                receipt = uuid.uuid4().hex
+                db.execute(
+                    "UPDATE messages SET visible_at = ?, attempts = attempts + 1, "
+                    "receipt = ?, state = 'inflight' WHERE id = ?",
+                    (now + self.visibility_s, receipt, message_id),
+                )
+                taken.append(Message(message_id, json.loads(body), receipt, attempts + 1))
         return taken
 
     def _bury(self, db: sqlite3.Connection, message_id: str, body: str, attempts: int,

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -19,10 +22,22 @@ from facereel.core.recognize import PartialAnalysis
 from facereel.core.results import ErrorInfo
 from facereel.core.shots import FaceShot
 from facereel.core.tracking import Observation, Track
-from facereel.ports.objectstore import ObjectStore, safe_key, stem_of
+from facereel.ports.local_store import LocalObjectStore
+from facereel.ports.objectstore import ObjectInfo, ObjectStore, safe_key, stem_of
 
+T = TypeVar("T")
 JPEG_QUALITY = 95
+IO_THREADS = 8
 FORMAT = "facereel-manifest/1"
+
+
+def run_all(store: ObjectStore, calls: Sequence[Callable[[], T]]) -> list[T]:
+    """Run storage calls, in parallel for a remote store (each waits on a round trip; a
+    local folder answers at once, where threads would only add overhead)."""
+    if isinstance(store, LocalObjectStore) or len(calls) < 2:
+        return [call() for call in calls]
+    with ThreadPoolExecutor(min(IO_THREADS, len(calls))) as pool:
+        return [future.result() for future in [pool.submit(call) for call in calls]]
 
 
 def work_prefix(key: str, etag: str) -> str:
@@ -32,23 +47,27 @@ def work_prefix(key: str, etag: str) -> str:
 
 @dataclass(slots=True)
 class ShotStoreSink:
-    """A ShotSink that writes each shot as a JPEG into the stage-1 bucket."""
+    """A ShotSink that writes each shot as a JPEG into the stage-1 bucket, all at once (and in
+    parallel for a remote bucket) when the analysis flushes it."""
 
     store: ObjectStore
     prefix: str
     shots: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # track id -> shots
+    _pending: list[Callable[[], ObjectInfo]] = field(default_factory=list)
 
     def add(self, track: Track, shot: FaceShot) -> None:
         number = len(self.shots.setdefault(track.id, []))
         key = f"{self.prefix}/track{track.id:03d}-shot{number:02d}.jpg"
         buffer = io.BytesIO()
         Image.fromarray(shot.image).save(buffer, format="JPEG", quality=JPEG_QUALITY)
-        self.store.put_bytes(key, buffer.getvalue(), content_type="image/jpeg")
+        self._pending.append(partial(self.store.put_bytes, key, buffer.getvalue(), None,
+                                     "image/jpeg"))
         self.shots[track.id].append({"key": key, "time_s": shot.time_s, "box": list(shot.box),
                                      "face": list(shot.face)})
 
     def flush(self) -> None:
-        pass
+        pending, self._pending = self._pending, []
+        run_all(self.store, pending)
 
 
 def dump_manifest(part: PartialAnalysis, key: str, etag: str,
@@ -100,7 +119,7 @@ def load_manifest(data: bytes, store: ObjectStore) -> LoadedManifest:
                         detections_run=stats["detections_run"],
                         shots_taken=stats["shots_taken"],
                         last_time_s=stats["last_time_s"])
-    shots: list[tuple[Track, FaceShot]] = []
+    wanted: list[tuple[Track, dict[str, Any]]] = []
     for item in doc["tracks"]:
         track = Track(
             id=item["id"],
@@ -112,7 +131,9 @@ def load_manifest(data: bytes, store: ObjectStore) -> LoadedManifest:
             shot_times=[s["time_s"] for s in item["shots"]],
         )
         analysis.tracks.append(track)
-        shots += [(track, _load_shot(s, store)) for s in item["shots"]]
+        wanted += [(track, s) for s in item["shots"]]
+    images = run_all(store, [partial(_load_shot, item, store) for _, item in wanted])
+    shots = [(track, image) for (track, _), image in zip(wanted, images, strict=True)]
     error = ErrorInfo(**doc["error"]) if doc.get("error") else None
     part = PartialAnalysis(doc["video"], analysis, doc["duration_s"], doc["elapsed_s"], error)
     return LoadedManifest(part, shots)

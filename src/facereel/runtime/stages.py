@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +31,23 @@ from facereel.core.recognize import MediaAnalyzer, PartialAnalysis, combine
 from facereel.core.results import ErrorInfo, VideoResult, seed_csv, seed_txt
 from facereel.ports.local_store import LocalObjectStore
 from facereel.ports.metadata import VideoRecord
-from facereel.ports.objectstore import ObjectStore, key_problem, safe_key, stem_of
+from facereel.ports.objectstore import (
+    ObjectInfo,
+    ObjectNotFoundError,
+    ObjectStore,
+    key_problem,
+    safe_key,
+    stem_of,
+)
 from facereel.ports.queue import Body
 from facereel.runtime.context import MetadataLookup, open_gallery
-from facereel.runtime.manifest import ShotStoreSink, dump_manifest, load_manifest, work_prefix
+from facereel.runtime.manifest import (
+    ShotStoreSink,
+    dump_manifest,
+    load_manifest,
+    run_all,
+    work_prefix,
+)
 from facereel.runtime.wiring import Ports
 
 log = logging.getLogger(__name__)
@@ -66,24 +80,31 @@ class StageContext:
         return self._gallery[1]
 
 
-def video_name(key: str) -> str:
-    return key
-
-
 @contextmanager
-def local_copy(store: ObjectStore, key: str) -> Iterator[Path]:
-    """A local file with the object's bytes (the object's own file for a local bucket)."""
+def fetched(store: ObjectStore, key: str) -> Iterator[tuple[Path, ObjectInfo | None]]:
+    """A local file with the object's bytes and the object's info (None: gone). A local
+    bucket's own file is used as is; a remote object is downloaded in one request, whose
+    answer also says which content (etag) it was."""
     if isinstance(store, LocalObjectStore):
-        yield store.local_path(key)
+        yield store.local_path(key), store.head(key)
         return
     suffix = Path(key).suffix[:16]
     fd, name = tempfile.mkstemp(prefix="facereel-", suffix=suffix)
     os.close(fd)
     try:
-        store.download(key, Path(name))
-        yield Path(name)
+        try:
+            info: ObjectInfo | None = store.download(key, Path(name))
+        except ObjectNotFoundError:
+            info = None
+        yield Path(name), info
     finally:
         Path(name).unlink(missing_ok=True)
+
+
+def redelivered(body: Body) -> bool:
+    """Whether a message may have been processed before (unknown counts as yes): only then
+    is it worth asking the store whether a stage's output already exists."""
+    return int(body.get("_attempt", 2)) > 1
 
 
 def _current(ports: Ports, key: str, etag: str) -> bool | None:
@@ -104,24 +125,23 @@ def split(body: Body, ctx: StageContext) -> Outgoing:
     key, etag = str(body["key"]), str(body.get("etag", ""))
     manifest = f"{work_prefix(key, etag)}/manifest.json"
     onward: Outgoing = [("recognise", {"key": key, "etag": etag, "manifest": manifest})]
-    if ctx.ports.stage1.head(manifest) is not None:
+    if redelivered(body) and ctx.ports.stage1.head(manifest) is not None:
         return onward  # already split: a repeated delivery
     problem = key_problem(key)
     if problem is not None:
-        part = PartialAnalysis(video_name(key), error=ErrorInfo(
+        part = PartialAnalysis(key, error=ErrorInfo(
             "invalid_key", f"{key!r}: invalid object key: {problem}"))
         ctx.ports.stage1.put_bytes(manifest, dump_manifest(part, key, etag, {}))
         return onward
-    current = _current(ctx.ports, key, etag)
-    if not current:
-        log.info("skipping %s: replaced or deleted since it was queued", key)
-        return []
-    _set_status(ctx.ports, key, etag, "processing")
     sink = ShotStoreSink(ctx.ports.stage1, work_prefix(key, etag))
     analyzer = MediaAnalyzer(ctx.models, ctx.settings.recognize_options())
-    with local_copy(ctx.ports.input, key) as path:
+    with fetched(ctx.ports.input, key) as (path, info):
+        if info is None or (etag and info.etag != etag):
+            log.info("skipping %s: replaced or deleted since it was queued", key)
+            return []
+        _set_status(ctx.ports, key, etag, "processing")
         part = analyzer.analyze(path, sink=sink)
-    part.video = video_name(key)
+    part.video = key  # a bucket's videos are named by their keys
     ctx.ports.stage1.put_bytes(manifest, dump_manifest(part, key, etag, sink.shots))
     return onward
 
@@ -130,7 +150,7 @@ def recognise(body: Body, ctx: StageContext) -> Outgoing:
     key, etag = str(body["key"]), str(body.get("etag", ""))
     result_key = f"{work_prefix(key, etag)}/result.json"
     onward: Outgoing = [("publish", {"key": key, "etag": etag, "result": result_key})]
-    if ctx.ports.stage1.head(result_key) is not None:
+    if redelivered(body) and ctx.ports.stage1.head(result_key) is not None:
         return onward
     loaded = load_manifest(ctx.ports.stage1.get_bytes(str(body["manifest"])), ctx.ports.stage1)
     if loaded.shots:
@@ -154,10 +174,11 @@ def publish_result(ports: Ports, key: str, etag: str, result: VideoResult) -> No
     """Write a result's output files and the video's metadata row (also used to report uploads
     refused at the door, so every input ends as one record in the same place)."""
     stem = output_stem(key)
-    ports.output.put_bytes(f"{stem}.json", json.dumps(result.to_dict(), indent=1).encode(),
-                           content_type="application/json")
-    ports.output.put_bytes(f"{stem}.txt", seed_txt(result).encode(), content_type="text/plain")
-    ports.output.put_bytes(f"{stem}.csv", seed_csv(result).encode(), content_type="text/csv")
+    files = [(f"{stem}.json", json.dumps(result.to_dict(), indent=1), "application/json"),
+             (f"{stem}.txt", seed_txt(result), "text/plain"),
+             (f"{stem}.csv", seed_csv(result), "text/csv")]
+    run_all(ports.output, [partial(ports.output.put_bytes, name, text.encode(), None, kind)
+                           for name, text, kind in files])
     error = result.error or ErrorInfo("", "")
     ports.metadata.put_video(VideoRecord(
         key, etag, "error" if result.status == "error" else "done", time.time(),

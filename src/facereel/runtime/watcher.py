@@ -12,8 +12,8 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from facereel.config import Settings
@@ -21,6 +21,7 @@ from facereel.ports.local_store import LocalObjectStore
 from facereel.ports.metadata import VideoRecord
 from facereel.ports.objectstore import ObjectInfo
 from facereel.ports.queue import Queue
+from facereel.ports.sqlite_db import SqliteDatabase
 from facereel.runtime.wiring import Ports
 
 log = logging.getLogger(__name__)
@@ -30,21 +31,13 @@ class SeenCursor:
     """Which (key, etag) pairs of a bucket have been queued: the watcher's durable memory."""
 
     def __init__(self, path: Path, bucket: str) -> None:
-        self.path = Path(path)
         self.bucket = bucket
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS seen (bucket TEXT, key TEXT, etag TEXT, "
-                       "queued_at REAL, PRIMARY KEY (bucket, key))")
+        self._database = SqliteDatabase(
+            Path(path), "CREATE TABLE IF NOT EXISTS seen (bucket TEXT, key TEXT, etag TEXT, "
+            "queued_at REAL, PRIMARY KEY (bucket, key));")
 
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=60)
-        try:
-            with db:
-                yield db
-        finally:
-            db.close()
+    def _db(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._database.transaction()
 
     def known(self) -> dict[str, str]:
         with self._db() as db:

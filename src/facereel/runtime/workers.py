@@ -80,8 +80,9 @@ class Worker:
         self._note(stage, message)
         started = time.perf_counter()
         try:
+            body = {**message.body, "_attempt": message.attempts}
             with Heartbeat(queue, message, self.settings.visibility):
-                outgoing = STAGE_FUNCTIONS[stage](message.body, self.context)
+                outgoing = STAGE_FUNCTIONS[stage](body, self.context)
             for next_stage, body in outgoing:
                 self.ports.queues[next_stage].send(body)
             queue.ack(message)
