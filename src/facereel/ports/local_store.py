@@ -49,6 +49,8 @@ class LocalObjectStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self._meta = self.root / HIDDEN / "meta"
         self._tmp = self.root / HIDDEN / "tmp"
+        # key -> (size, mtime_ns, info): a poller listing the same files again only stats them
+        self._known: dict[str, tuple[int, int, ObjectInfo]] = {}
 
     def describe(self) -> str:
         return f"folder {self.root}"
@@ -106,7 +108,9 @@ class LocalObjectStore:
         sidecar = {"etag": etag, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
                    "metadata": meta}
         self._write_sidecar(key, sidecar)
-        return ObjectInfo(key, stat.st_size, etag, stat.st_mtime, meta)
+        info = ObjectInfo(key, stat.st_size, etag, stat.st_mtime, meta)
+        self._known[key] = (stat.st_size, stat.st_mtime_ns, info)
+        return info
 
     def _write_sidecar(self, key: str, sidecar: dict[str, object]) -> None:
         path = self._meta_path(key)
@@ -154,6 +158,14 @@ class LocalObjectStore:
         return self._info(key, target, stat)
 
     def _info(self, key: str, target: Path, stat: os.stat_result) -> ObjectInfo:
+        known = self._known.get(key)
+        if known is not None and known[:2] == (stat.st_size, stat.st_mtime_ns):
+            return known[2]
+        info = self._read_info(key, target, stat)
+        self._known[key] = (stat.st_size, stat.st_mtime_ns, info)
+        return info
+
+    def _read_info(self, key: str, target: Path, stat: os.stat_result) -> ObjectInfo:
         sidecar = self._read_sidecar(key) or {}
         fresh = sidecar.get("size") == stat.st_size and sidecar.get("mtime_ns") == stat.st_mtime_ns
         if fresh:
@@ -208,6 +220,7 @@ class LocalObjectStore:
                     yield key, Path(directory) / name
 
     def delete(self, key: str) -> None:
+        self._known.pop(key, None)
         try:
             self._path(key).unlink(missing_ok=True)
             self._meta_path(key).unlink(missing_ok=True)
