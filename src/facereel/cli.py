@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -18,16 +18,13 @@ from rich.table import Table
 
 from facereel.cli_pipeline import register as register_pipeline
 from facereel.config import Settings
-from facereel.core.faces import FaceModels
-from facereel.core.results import VideoResult, seed_csv, seed_txt
 from facereel.errors import FacereelError
 from facereel.logs import configure
 from facereel.ports.metadata import read_people_json
-from facereel.runtime.batch import collect_inputs, in_order, recognize_paths
-from facereel.runtime.context import open_gallery
-from facereel.runtime.enroll import enrol, people_folders
-from facereel.runtime.grading import grade_files
 from facereel.runtime.wiring import build_ports, metadata_store
+
+if TYPE_CHECKING:  # the core (numpy, PyAV, dlib, onnxruntime) loads only for commands using it
+    from facereel.core.results import VideoResult
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Who is in this video? Recognise faces in videos and images.")
@@ -73,6 +70,9 @@ def recognize(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Recognise the people in videos and images."""
+    from facereel.runtime.batch import collect_inputs
+    from facereel.runtime.context import open_gallery
+
     try:
         settings = _settings(gallery=gallery, workers=workers, sampling=sampling,
                              threshold=threshold, data_dir=data_dir)
@@ -92,6 +92,8 @@ def recognize(
 
 def _run_batch(inputs: list[Path], settings: Settings, as_json: bool,
                out_dir: Path | None) -> list[VideoResult]:
+    from facereel.runtime.batch import in_order, recognize_paths
+
     results: list[VideoResult] = []
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=err, disable=as_json or not err.is_terminal)
@@ -112,6 +114,8 @@ def _run_batch(inputs: list[Path], settings: Settings, as_json: bool,
 
 
 def write_outputs(out_dir: Path, result: VideoResult) -> None:
+    from facereel.core.results import seed_csv, seed_txt
+
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = Path(result.video).stem
     (out_dir / f"{stem}.json").write_text(json.dumps(result.to_dict(), indent=1), "utf-8")
@@ -145,6 +149,10 @@ def enroll(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Enrol a person from photos (or everyone in a folder of per-person folders)."""
+    from facereel.core.faces import FaceModels
+    from facereel.runtime.context import open_gallery
+    from facereel.runtime.enroll import enrol, people_folders
+
     if from_folder is None and (not name or not images):
         err.print("usage: facereel enroll NAME IMAGE... | facereel enroll --from-folder DIR")
         raise typer.Exit(code=2)
@@ -174,6 +182,8 @@ def gallery_import(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Import people from a gallery file into the gallery (created when missing)."""
+    from facereel.runtime.context import open_gallery
+
     try:
         settings = _settings(gallery=gallery, data_dir=data_dir)
         store = open_gallery(settings, create=True)
@@ -189,6 +199,8 @@ def gallery_import(
 @gallery_app.command("list")
 def gallery_list(gallery: GalleryOpt = None, data_dir: DataDirOpt = None) -> None:
     """List enrolled people."""
+    from facereel.runtime.context import open_gallery
+
     try:
         settings = _settings(gallery=gallery, data_dir=data_dir)
         store = open_gallery(settings)
@@ -205,6 +217,8 @@ def gallery_list(gallery: GalleryOpt = None, data_dir: DataDirOpt = None) -> Non
 @gallery_app.command("remove")
 def gallery_remove(name: str, gallery: GalleryOpt = None, data_dir: DataDirOpt = None) -> None:
     """Remove a person from the gallery."""
+    from facereel.runtime.context import open_gallery
+
     try:
         settings = _settings(gallery=gallery, data_dir=data_dir)
         store = open_gallery(settings)
@@ -250,6 +264,8 @@ def grade(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Grade results the coursework way: right when major,year match the mapping."""
+    from facereel.runtime.grading import grade_files
+
     try:
         source = results if results is not None else build_ports(
             _settings(data_dir=data_dir)).output

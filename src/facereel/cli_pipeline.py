@@ -17,12 +17,8 @@ from facereel.config import Settings
 from facereel.core.sniff import MEDIA_EXTENSIONS
 from facereel.errors import FacereelError
 from facereel.logs import configure
-from facereel.runtime.service import run_up
 from facereel.runtime.status import pipeline_status
-from facereel.runtime.watcher import Watcher
 from facereel.runtime.wiring import build_ports
-from facereel.runtime.workers import Worker
-from facereel.runtime.workload import upload
 
 out = Console()
 err = Console(stderr=True)
@@ -48,6 +44,8 @@ def up(
     gallery: Annotated[Optional[Path], typer.Option("--gallery", "-g")] = None,  # noqa: UP045
 ) -> None:
     """Run the pipeline on embedded defaults: watch the input bucket, process, publish."""
+    from facereel.runtime.service import run_up
+
     settings = _settings(data_dir=data_dir, workers=workers, gallery=gallery)
     count = settings.worker_count
 
@@ -66,6 +64,8 @@ def up(
 
 def watch(data_dir: DataDirOpt = None) -> None:
     """Only watch the input bucket and queue new uploads (workers run elsewhere)."""
+    from facereel.runtime.watcher import Watcher
+
     settings = _settings(data_dir=data_dir)
     stop = threading.Event()
     try:
@@ -76,6 +76,8 @@ def watch(data_dir: DataDirOpt = None) -> None:
 
 def worker(data_dir: DataDirOpt = None) -> None:
     """Run one pipeline worker in the foreground (scale out by starting more, anywhere)."""
+    from facereel.runtime.workers import Worker
+
     settings = _settings(data_dir=data_dir)
     stop = threading.Event()
     try:
@@ -113,6 +115,8 @@ def workload(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Upload videos to the input bucket (like the coursework workload generator)."""
+    from facereel.runtime.workload import upload
+
     settings = _settings(data_dir=data_dir)
     files = sorted(p for p in folder.iterdir() if p.is_file()
                    and p.suffix.lower() in MEDIA_EXTENSIONS) if folder.is_dir() else [folder]

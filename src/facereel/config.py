@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_settings import (
@@ -19,13 +19,11 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from facereel.core.faces import FaceConfig
-from facereel.core.faces.base import BackendOptions
-from facereel.core.match import MatchPolicy
-from facereel.core.recognize import RecognizeOptions
-from facereel.core.sampling import parse_sampling
-from facereel.core.shots import VotePolicy
 from facereel.legacy_env import legacy_settings
+
+if TYPE_CHECKING:  # the core is imported where it is used: settings load in milliseconds
+    from facereel.core.faces import FaceConfig
+    from facereel.core.recognize import RecognizeOptions
 
 DEFAULT_BUCKETS = {"input": "input", "stage1": "stage-1", "output": "output"}
 
@@ -116,6 +114,8 @@ class Settings(BaseSettings):
     @field_validator("sampling")
     @classmethod
     def _valid_sampling(cls, value: str) -> str:
+        from facereel.core.sampling import parse_sampling
+
         parse_sampling(value)
         return value
 
@@ -152,6 +152,9 @@ class Settings(BaseSettings):
         return self.workers or (os.cpu_count() or 1)
 
     def face_config(self) -> FaceConfig:
+        from facereel.core.faces import FaceConfig
+        from facereel.core.faces.base import BackendOptions
+
         options = BackendOptions(
             models_dir=self.models_dir,
             threads=1,
@@ -163,6 +166,11 @@ class Settings(BaseSettings):
                           self.min_face_px, options)
 
     def recognize_options(self) -> RecognizeOptions:
+        from facereel.core.match import MatchPolicy
+        from facereel.core.recognize import RecognizeOptions
+        from facereel.core.sampling import parse_sampling
+        from facereel.core.shots import VotePolicy
+
         return RecognizeOptions(
             sampling=parse_sampling(self.sampling, self.interval, self.precision),
             policy=MatchPolicy(threshold=self.threshold, clear_threshold=self.clear_threshold,

@@ -174,6 +174,11 @@ class ServerProcess:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs (e.g. to measure its CPU time)."""
+        return self._process.pid if self._process is not None else None
+
 
 def _s3_answers(endpoint: str, access_key: str, secret_key: str) -> bool:
     client = make_s3_client(endpoint, "us-east-1", access_key, secret_key, max_attempts=1,

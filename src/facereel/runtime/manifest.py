@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -22,22 +21,11 @@ from facereel.core.recognize import PartialAnalysis
 from facereel.core.results import ErrorInfo
 from facereel.core.shots import FaceShot
 from facereel.core.tracking import Observation, Track
-from facereel.ports.local_store import LocalObjectStore
 from facereel.ports.objectstore import ObjectInfo, ObjectStore, safe_key, stem_of
+from facereel.ports.transfers import run_all
 
-T = TypeVar("T")
 JPEG_QUALITY = 95
-IO_THREADS = 8
 FORMAT = "facereel-manifest/1"
-
-
-def run_all(store: ObjectStore, calls: Sequence[Callable[[], T]]) -> list[T]:
-    """Run storage calls, in parallel for a remote store (each waits on a round trip; a
-    local folder answers at once, where threads would only add overhead)."""
-    if isinstance(store, LocalObjectStore) or len(calls) < 2:
-        return [call() for call in calls]
-    with ThreadPoolExecutor(min(IO_THREADS, len(calls))) as pool:
-        return [future.result() for future in [pool.submit(call) for call in calls]]
 
 
 def work_prefix(key: str, etag: str) -> str:

@@ -20,7 +20,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from facereel.config import Settings
 from facereel.core.faces import FaceModels
 from facereel.core.gallery import Gallery
 from facereel.core.recognize import MediaAnalyzer, PartialAnalysis, combine
-from facereel.core.results import ErrorInfo, VideoResult, seed_csv, seed_txt
+from facereel.core.results import ErrorInfo, VideoResult
 from facereel.ports.local_store import LocalObjectStore
 from facereel.ports.metadata import VideoRecord
 from facereel.ports.objectstore import (
@@ -36,18 +35,11 @@ from facereel.ports.objectstore import (
     ObjectNotFoundError,
     ObjectStore,
     key_problem,
-    safe_key,
-    stem_of,
 )
 from facereel.ports.queue import Body
 from facereel.runtime.context import MetadataLookup, open_gallery
-from facereel.runtime.manifest import (
-    ShotStoreSink,
-    dump_manifest,
-    load_manifest,
-    run_all,
-    work_prefix,
-)
+from facereel.runtime.manifest import ShotStoreSink, dump_manifest, load_manifest, work_prefix
+from facereel.runtime.publishing import publish_result
 from facereel.runtime.wiring import Ports
 
 log = logging.getLogger(__name__)
@@ -163,27 +155,6 @@ def recognise(body: Body, ctx: StageContext) -> Outgoing:
     ctx.ports.stage1.put_bytes(result_key, json.dumps(result.to_dict()).encode("utf-8"),
                                content_type="application/json")
     return onward
-
-
-def output_stem(key: str) -> str:
-    """Output objects of an input key: `dir/video.mp4` -> `dir/video` (.json/.txt/.csv)."""
-    return safe_key(stem_of(key))
-
-
-def publish_result(ports: Ports, key: str, etag: str, result: VideoResult) -> None:
-    """Write a result's output files and the video's metadata row (also used to report uploads
-    refused at the door, so every input ends as one record in the same place)."""
-    stem = output_stem(key)
-    files = [(f"{stem}.json", json.dumps(result.to_dict(), indent=1), "application/json"),
-             (f"{stem}.txt", seed_txt(result), "text/plain"),
-             (f"{stem}.csv", seed_csv(result), "text/csv")]
-    run_all(ports.output, [partial(ports.output.put_bytes, name, text.encode(), None, kind)
-                           for name, text, kind in files])
-    error = result.error or ErrorInfo("", "")
-    ports.metadata.put_video(VideoRecord(
-        key, etag, "error" if result.status == "error" else "done", time.time(),
-        result_key=f"{stem}.json", people=[p.person for p in result.people],
-        error_code=error.code, error_message=error.message))
 
 
 def publish(body: Body, ctx: StageContext) -> Outgoing:

@@ -28,7 +28,9 @@ from facereel.runtime.wiring import Ports, build_ports
 
 log = logging.getLogger(__name__)
 PRIORITY = ("publish", "recognise", "split")
-IDLE_MAX_S = 1.0
+# Longest pause between looks at empty queues: a SQLite look costs ~0.1 ms, so stay
+# responsive; an SQS look is a billed request, so look less often when idle.
+IDLE_MAX_S = {"sqlite": 0.25, "sqs": 2.0}
 
 
 def holding_file(settings: Settings, worker: int) -> Path:
@@ -114,12 +116,12 @@ class Worker:
         self.holding.write_text(json.dumps(note), encoding="utf-8")
 
     def run(self, stop: threading.Event | Any) -> None:
-        idle = 0.05
+        idle, longest = 0.05, IDLE_MAX_S[self.settings.queue_backend]
         while not stop.is_set():
             found = self.next_message()
             if found is None:
                 stop.wait(idle)
-                idle = min(IDLE_MAX_S, idle * 2)
+                idle = min(longest, idle * 2)
                 continue
             idle = 0.05
             self.handle(*found)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from facereel.core.results import error_result
 from facereel.ports.objectstore import ObjectStoreError, key_problem, md5_hex
-from facereel.runtime.stages import publish_result
+from facereel.runtime.publishing import publish_result
 from facereel.runtime.wiring import Ports
 
 
