@@ -6,7 +6,7 @@ DATA   ?= ../shared/data/cse546
 VIDEOS ?= $(DATA)/videos
 DATA_DIR ?= facereel-data
 
-.PHONY: run test lint check bench bench-long clean
+.PHONY: run recognize test lint bench bench-long bench-pipeline clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "facereel needs Python 3.11"'
@@ -21,7 +21,16 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
+# The main job: the pipeline on embedded defaults. The clips are dropped into the input bucket
+# (a folder) first, so there is something to see in $(DATA_DIR)/buckets/output right away.
 run: $(VENV)/.installed
+	$(BIN)/facereel gallery import $(DATA)/encoding --data-dir $(DATA_DIR) >/dev/null
+	$(BIN)/facereel metadata load $(DATA)/student_data.json --data-dir $(DATA_DIR)
+	-$(BIN)/facereel workload $(VIDEOS) --data-dir $(DATA_DIR)
+	$(BIN)/facereel up --data-dir $(DATA_DIR)
+
+# The one-shot core on the clips: a table, and <stem>.json/.txt/.csv in $(DATA_DIR)/results.
+recognize: $(VENV)/.installed
 	$(BIN)/facereel gallery import $(DATA)/encoding --data-dir $(DATA_DIR) >/dev/null
 	$(BIN)/facereel metadata load $(DATA)/student_data.json --data-dir $(DATA_DIR)
 	$(BIN)/facereel recognize $(VIDEOS) --data-dir $(DATA_DIR) --out $(DATA_DIR)/results
@@ -38,6 +47,9 @@ bench: $(VENV)/.installed-dev
 
 bench-long: $(VENV)/.installed-dev
 	$(BIN)/python bench/long_video.py
+
+bench-pipeline: $(VENV)/.installed-dev
+	$(BIN)/python bench/pipeline.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bench/out

@@ -107,7 +107,8 @@ class Settings(BaseSettings):
     poll_interval: float = Field(1.0, gt=0, description="seconds between input bucket polls")
     settle: float = Field(1.0, ge=0, description="a file dropped into a local bucket is taken "
                           "once unchanged for this long")
-    visibility: float = Field(300.0, gt=0, description="queue visibility timeout (s)")
+    visibility: float = Field(60.0, gt=0, description="queue visibility timeout (s); a running "
+                              "stage's heartbeat extends it every third of it")
     max_attempts: int = Field(5, ge=1, description="deliveries before a message is dead")
     retry_backoff: float = Field(2.0, ge=0, description="first retry delay (s), doubling after")
 

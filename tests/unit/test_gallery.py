@@ -120,3 +120,12 @@ def test_real_encoding_imports_and_data_pt_is_refused_for_dlib(cse546: Path) -> 
         read_gallery_file(cse546 / "data.pt", "dlib-resnet", 128)
     assert caught.value.code == "embedder_mismatch"
     assert "512" in caught.value.message and "facenet" in caught.value.message
+
+
+def test_importing_the_same_gallery_twice_changes_nothing() -> None:
+    gallery = Gallery("dlib-resnet", 128)
+    incoming = Gallery("dlib-resnet", 128)
+    incoming.add("ada", _vectors(2))
+    assert gallery.merge(incoming) == 2
+    assert gallery.merge(incoming) == 0
+    assert gallery.counts() == {"ada": 2}

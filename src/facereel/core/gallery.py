@@ -68,10 +68,18 @@ class Gallery:
         self.vectors = self.vectors[keep]
         return removed
 
-    def merge(self, other: Gallery) -> None:
+    def merge(self, other: Gallery) -> int:
+        """Add the other gallery's people; vectors this gallery already holds for the same
+        person are skipped, so importing a file twice changes nothing. Returns vectors added."""
+        added = 0
         for name in other.people:
-            rows = [i for i, n in enumerate(other.names) if n == name]
-            self.add(name, other.vectors[rows], other.embedder)
+            mine = self.vectors[[i for i, n in enumerate(self.names) if n == name]]
+            rows = [i for i, n in enumerate(other.names) if n == name
+                    and not any(np.array_equal(other.vectors[i], v) for v in mine)]
+            if rows:
+                self.add(name, other.vectors[rows], other.embedder)
+                added += len(rows)
+        return added
 
     def without(self, name: str) -> Gallery:
         """A copy with one person left out (open-set checks)."""
