@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +30,7 @@ class SqliteDatabase:
             return cached  # type: ignore[no-any-return]
         db = sqlite3.connect(self.path, timeout=60, isolation_level=None,
                              check_same_thread=False)
-        db.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(db)
         db.execute("PRAGMA synchronous=NORMAL")  # durable across crashes of the process
         self._local.db, self._local.pid = db, os.getpid()
         return db
@@ -45,3 +46,25 @@ class SqliteDatabase:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
+
+
+def _enable_wal(db: sqlite3.Connection, attempts: int = 200) -> None:
+    """Switch the file to WAL once; tolerate other processes doing the same at the same moment.
+
+    Changing the journal mode needs an exclusive lock that SQLite does not wait for through its
+    busy handler, so processes that all start together (workers of `facereel up`) can see
+    "database is locked" here. The mode is persistent: once any process has set it, it is read
+    back as "wal" and nothing needs changing.
+    """
+    for _ in range(attempts):
+        try:
+            mode = db.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() == "wal":
+                return
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error):
+                raise
+            time.sleep(0.05)
+    db.execute("PRAGMA journal_mode=WAL")  # the last try raises the real error, if any
