@@ -92,7 +92,7 @@ def test_output_failure_goes_back_to_the_queue(pipeline_settings: Settings,
         worker.handle(*found)
     depth = ports.queues["publish"].depth()
     assert (depth.visible, depth.delayed, depth.dead) == (0, 1, 0), "not lost, not dead: later"
-    assert ports.metadata.video_counts() == {"processing": 1}
+    assert ports.metadata.video_counts() == {"recognising": 1}  # publishing did not land
     assert list(full.list()) == []
     full.fixed = True
     again = ports.queues["publish"].receive(1, wait_s=5.0)  # after the backoff

@@ -15,6 +15,7 @@ from facereel.core.tracking import Observation, Track
 from facereel.core.types import FloatArray
 
 MetadataLookup = Callable[[str], dict[str, Any] | None]
+FaceLocator = Callable[[list[Track]], str]  # a person's tracks -> where to fetch a face crop
 STRANGER_SAME_PERSON = 0.55  # two unknown faces closer than this count as one stranger
 
 
@@ -41,7 +42,8 @@ def merge_spans(spans: list[tuple[float, float]], gap_s: float) -> list[Appearan
 
 
 def summarize(tracks: list[Track], gallery: Gallery, policy: MatchPolicy, gap_s: float,
-              metadata: MetadataLookup | None = None) -> Summary:
+              metadata: MetadataLookup | None = None,
+              face_of: FaceLocator | None = None) -> Summary:
     by_person: dict[str, list[Track]] = {}
     strangers: list[Track] = []
     for track in tracks:
@@ -55,6 +57,9 @@ def summarize(tracks: list[Track], gallery: Gallery, policy: MatchPolicy, gap_s:
         else:
             by_person.setdefault(decision.person, []).append(track)
     people = [_person(name, group, gallery, gap_s, metadata) for name, group in by_person.items()]
+    if face_of is not None:
+        for person in people:
+            person.face = face_of(by_person[person.person])
     people.sort(key=lambda p: (-p.frames, -p.similarity, p.person))
     return Summary(people, count_strangers(strangers), faces=bool(people or strangers))
 

@@ -22,7 +22,7 @@ from facereel.core.gallery import Gallery
 from facereel.core.identify import EmbeddingSink
 from facereel.core.match import MatchPolicy
 from facereel.core.media import DEFAULT_MAX_PIXELS, Picture, VideoSource, load_image
-from facereel.core.people import MetadataLookup, summarize, to_ms
+from facereel.core.people import FaceLocator, MetadataLookup, summarize, to_ms
 from facereel.core.results import ErrorInfo, VideoResult
 from facereel.core.sampling import SamplingPlan
 from facereel.core.shots import ShotSink, VotePolicy
@@ -144,10 +144,12 @@ class Recognizer(MediaAnalyzer):
 
 
 def combine(name: str, parts: list[PartialAnalysis], gallery: Gallery,
-            options: RecognizeOptions, metadata: MetadataLookup | None) -> VideoResult:
+            options: RecognizeOptions, metadata: MetadataLookup | None,
+            face_of: FaceLocator | None = None) -> VideoResult:
     """One result document from the partial analyses of an input's windows (or its whole)."""
     tracks = [t for p in parts for t in p.analysis.tracks]
-    summary = summarize(tracks, gallery, options.policy, options.appearance_gap_s, metadata)
+    summary = summarize(tracks, gallery, options.policy, options.appearance_gap_s, metadata,
+                        face_of)
     errors = [p.error for p in parts if p.error is not None]
     last_time = max((p.analysis.last_time_s for p in parts), default=0.0)
     stats: dict[str, float] = {

@@ -34,6 +34,7 @@ class PersonResult:
     box: Box
     appearances: list[Appearance] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
+    face: str = ""  # where a crop of their face can be fetched (pipeline results), if anywhere
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,8 @@ class VideoResult:
         doc = asdict(self)
         for person in doc["people"]:
             person["box"] = list(person["box"])
+            if not person["face"]:
+                del person["face"]
         if self.error is None:
             del doc["error"]
         if not self.stats:
@@ -80,6 +83,7 @@ class VideoResult:
                 box=tuple(p.get("box", (0, 0, 0, 0))),
                 appearances=[Appearance(**a) for a in p.get("appearances", [])],
                 metadata=dict(p.get("metadata") or {}),
+                face=str(p.get("face", "")),
             )
             for p in doc.get("people", [])
         ]

@@ -13,9 +13,9 @@ from facereel.errors import FacereelError
 
 PersonRecord = dict[str, Any]
 
-# Video statuses: queued -> processing -> done | error (an error record was published)
-# | dead (the pipeline gave up after repeated failures: see the dead letters)
-VIDEO_STATUSES = ("queued", "processing", "done", "error", "dead")
+# Video statuses: queued -> processing (split) -> recognising -> done | error (an error record
+# was published) | dead (the pipeline gave up after repeated failures: see the dead letters)
+VIDEO_STATUSES = ("queued", "processing", "recognising", "done", "error", "dead")
 
 
 @dataclass(slots=True)

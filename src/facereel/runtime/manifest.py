@@ -95,6 +95,14 @@ def _track_doc(track: Track, shots: list[dict[str, Any]]) -> dict[str, Any]:
 class LoadedManifest:
     part: PartialAnalysis
     shots: list[tuple[Track, FaceShot]]
+    shot_keys: dict[int, list[str]]  # track id -> its shots' keys in the stage-1 bucket
+
+    def first_shot(self, tracks: list[Track]) -> str:
+        """The stage-1 key of a face crop of these tracks (their first shot)."""
+        for track in tracks:
+            if self.shot_keys.get(track.id):
+                return self.shot_keys[track.id][0]
+        return ""
 
 
 def load_manifest(data: bytes, store: ObjectStore) -> LoadedManifest:
@@ -124,7 +132,8 @@ def load_manifest(data: bytes, store: ObjectStore) -> LoadedManifest:
     shots = [(track, image) for (track, _), image in zip(wanted, images, strict=True)]
     error = ErrorInfo(**doc["error"]) if doc.get("error") else None
     part = PartialAnalysis(doc["video"], analysis, doc["duration_s"], doc["elapsed_s"], error)
-    return LoadedManifest(part, shots)
+    keys = {item["id"]: [s["key"] for s in item["shots"]] for item in doc["tracks"]}
+    return LoadedManifest(part, shots, keys)
 
 
 def _load_shot(item: dict[str, Any], store: ObjectStore) -> FaceShot:

@@ -26,7 +26,7 @@ from typing import Any
 from facereel.config import Settings
 from facereel.core.faces import FaceModels
 from facereel.core.gallery import Gallery
-from facereel.core.recognize import MediaAnalyzer, PartialAnalysis, combine
+from facereel.core.recognize import MediaAnalyzer, PartialAnalysis, Recognizer, combine
 from facereel.core.results import ErrorInfo, VideoResult
 from facereel.ports.local_store import LocalObjectStore
 from facereel.ports.metadata import VideoRecord
@@ -54,6 +54,7 @@ class StageContext:
         self.ports = ports
         self._models: FaceModels | None = None
         self._gallery: tuple[float, Gallery] | None = None
+        self._recognizer: Recognizer | None = None
 
     @property
     def models(self) -> FaceModels:
@@ -70,6 +71,14 @@ class StageContext:
             gallery = open_gallery(self.settings, create=True)
             self._gallery = (stamp, gallery)
         return self._gallery[1]
+
+    def recognizer(self) -> Recognizer:
+        """A recognizer over the current gallery (rebuilt when the gallery changes)."""
+        gallery = self.gallery
+        if self._recognizer is None or self._recognizer.gallery is not gallery:
+            self._recognizer = Recognizer(self.models, gallery, self.settings.recognize_options(),
+                                          MetadataLookup(self.ports.metadata))
+        return self._recognizer
 
 
 @contextmanager
@@ -144,6 +153,7 @@ def recognise(body: Body, ctx: StageContext) -> Outgoing:
     onward: Outgoing = [("publish", {"key": key, "etag": etag, "result": result_key})]
     if redelivered(body) and ctx.ports.stage1.head(result_key) is not None:
         return onward
+    _set_status(ctx.ports, key, etag, "recognising")
     loaded = load_manifest(ctx.ports.stage1.get_bytes(str(body["manifest"])), ctx.ports.stage1)
     if loaded.shots:
         vectors = ctx.models.embed_shots([shot for _, shot in loaded.shots])
@@ -151,7 +161,7 @@ def recognise(body: Body, ctx: StageContext) -> Outgoing:
             track.embeddings.append(vector)
     lookup = MetadataLookup(ctx.ports.metadata)
     result = combine(loaded.part.video, [loaded.part], ctx.gallery,
-                     ctx.settings.recognize_options(), lookup)
+                     ctx.settings.recognize_options(), lookup, loaded.first_shot)
     ctx.ports.stage1.put_bytes(result_key, json.dumps(result.to_dict()).encode("utf-8"),
                                content_type="application/json")
     return onward
