@@ -6,7 +6,7 @@ DATA   ?= ../shared/data/cse546
 VIDEOS ?= $(DATA)/videos
 DATA_DIR ?= facereel-data
 
-.PHONY: run recognize test lint bench bench-long bench-pipeline clean
+.PHONY: run recognize test lint bench bench-long bench-pipeline bench-images clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "facereel needs Python 3.11"'
@@ -51,5 +51,8 @@ bench-long: $(VENV)/.installed-dev
 bench-pipeline: $(VENV)/.installed-dev
 	$(BIN)/python bench/pipeline.py
 
+bench-images: $(VENV)/.installed-dev
+	$(BIN)/python bench/images.py
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bench/out
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bench/out test-artifacts

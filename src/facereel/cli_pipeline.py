@@ -6,7 +6,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -19,6 +19,9 @@ from facereel.errors import FacereelError
 from facereel.logs import configure
 from facereel.runtime.status import pipeline_status
 from facereel.runtime.wiring import build_ports
+
+if TYPE_CHECKING:
+    from facereel.http.server import HttpTier
 
 out = Console()
 err = Console(stderr=True)
@@ -42,24 +45,40 @@ def up(
     data_dir: DataDirOpt = None,
     workers: WorkersOpt = None,
     gallery: Annotated[Optional[Path], typer.Option("--gallery", "-g")] = None,  # noqa: UP045
+    port: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        help="HTTP port (default 8000; 0 = no HTTP API)")] = None,
+    host: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="HTTP address (default 127.0.0.1; others need FACEREEL_API_KEYS)")] = None,
 ) -> None:
-    """Run the pipeline on embedded defaults: watch the input bucket, process, publish."""
+    """Run the pipeline on embedded defaults: watch the input bucket, process, publish; serve
+    the HTTP API, the web page and the image tier."""
     from facereel.runtime.service import run_up
 
-    settings = _settings(data_dir=data_dir, workers=workers, gallery=gallery)
+    settings = _settings(data_dir=data_dir, workers=workers, gallery=gallery, port=port,
+                         host=host)
     count = settings.worker_count
-
-    def ready() -> None:
-        ports = build_ports(settings)
-        err.print(f"facereel is up: {count} workers; drop videos into "
-                  f"{ports.input.describe()}; results appear in {ports.output.describe()}. "
-                  "Ctrl-C stops (in-flight work finishes first).")
-
     try:
-        run_up(settings, count, on_ready=ready)
+        http = _http_tier(settings)
+
+        def ready() -> None:
+            ports = build_ports(settings)
+            where = f"; API and web page on {http.url}" if http else ""
+            err.print(f"facereel is up: {count} workers; drop videos into "
+                      f"{ports.input.describe()}; results appear in {ports.output.describe()}"
+                      f"{where}. Ctrl-C stops (in-flight work finishes first).")
+
+        run_up(settings, count, extra=http.run if http else None, on_ready=ready)
     except FacereelError as exc:
         err.print(f"[red]error[/red] ({exc.code}): {exc.message}")
         raise typer.Exit(code=2) from exc
+
+
+def _http_tier(settings: Settings) -> HttpTier | None:
+    if not settings.port:
+        return None
+    from facereel.http.server import HttpTier
+
+    return HttpTier(settings)
 
 
 def watch(data_dir: DataDirOpt = None) -> None:

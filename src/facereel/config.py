@@ -112,6 +112,19 @@ class Settings(BaseSettings):
     max_attempts: int = Field(5, ge=1, description="deliveries before a message is dead")
     retry_backoff: float = Field(2.0, ge=0, description="first retry delay (s), doubling after")
 
+    # ---- the HTTP API and the image web tier ----------------------------------------------
+    host: str = Field("127.0.0.1", description="address the HTTP API listens on")
+    port: int = Field(8000, ge=0, le=65535, description="HTTP port (0 = no HTTP server)")
+    api_keys: str = Field("", description="comma-separated API keys; none = open, loopback only")
+    max_video_mb: float = Field(500.0, gt=0, description="largest accepted video upload")
+    max_image_mb: float = Field(20.0, gt=0, description="largest accepted image upload")
+    image_timeout: float = Field(60.0, gt=0, description="seconds an image request may wait")
+    recognize_timeout: float = Field(900.0, gt=0, description="seconds /v1/recognize may wait")
+    app_workers_min: int = Field(1, ge=0, description="app-tier workers kept when idle")
+    app_workers_max: int = Field(0, ge=0, description="app-tier workers at most (0 = cores)")
+    backlog_per_worker: float = Field(4.0, gt=0, description="queued images per app worker")
+    scale_in_delay: float = Field(20.0, ge=0, description="seconds of low load before scaling in")
+
     @field_validator("sampling")
     @classmethod
     def _valid_sampling(cls, value: str) -> str:
@@ -151,6 +164,14 @@ class Settings(BaseSettings):
     @property
     def worker_count(self) -> int:
         return self.workers or (os.cpu_count() or 1)
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
+
+    @property
+    def app_workers_limit(self) -> int:
+        return self.app_workers_max or (os.cpu_count() or 1)
 
     def face_config(self) -> FaceConfig:
         from facereel.core.faces import FaceConfig

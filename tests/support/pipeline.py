@@ -22,7 +22,7 @@ class Pipeline:
                  log: Path | None = None) -> None:
         self.data_dir = data_dir
         self.env = {**os.environ, "FACEREEL_VISIBILITY": "20", "FACEREEL_POLL_INTERVAL": "0.3",
-                    "FACEREEL_SETTLE": "0.3", **(env or {})}
+                    "FACEREEL_SETTLE": "0.3", "FACEREEL_PORT": "0", **(env or {})}
         self.workers = workers
         self.log = log or data_dir / "up.log"
         self.process: subprocess.Popen[bytes] | None = None

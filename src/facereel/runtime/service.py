@@ -3,6 +3,7 @@ HTTP server), until Ctrl-C or SIGTERM, which let in-flight work finish before ex
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing as mp
 import signal
@@ -47,6 +48,9 @@ class Supervisor:
         process.start()
         self.processes[number] = process
 
+    def alive(self) -> int:
+        return sum(process.is_alive() for process in self.processes.values())
+
     def check(self) -> None:
         """Replace workers that died (killed, crashed) while we are not stopping."""
         for number, process in list(self.processes.items()):
@@ -68,20 +72,25 @@ class Supervisor:
                 process.join()
 
 
-def run_up(settings: Settings, workers: int,
-           extra: Callable[[threading.Event], None] | None = None,
+Extra = Callable[[threading.Event, Supervisor], None]
+
+
+def run_up(settings: Settings, workers: int, extra: Extra | None = None,
            on_ready: Callable[[], None] | None = None) -> None:
-    """Run the watcher, the workers and `extra` (e.g. an HTTP server) until interrupted."""
+    """Run the watcher, the workers and `extra` (the HTTP tier) until interrupted. A part that
+    dies stops the whole service (drained as on Ctrl-C) and is reported, never left silent."""
     ports = build_ports(settings)
     stop = threading.Event()
+    failures: list[BaseException] = []
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT,
                                                                      signal.SIGTERM)}
     supervisor = Supervisor(settings, ports, workers)
     supervisor.start()
-    threads = [threading.Thread(target=Watcher(settings, ports).run, args=(stop,),
-                                name="watcher", daemon=True)]
+    parts: list[Callable[[threading.Event], None]] = [Watcher(settings, ports).run]
     if extra is not None:
-        threads.append(threading.Thread(target=extra, args=(stop,), name="extra", daemon=True))
+        parts.append(functools.partial(_call_extra, extra, supervisor=supervisor))
+    threads = [threading.Thread(target=_guarded, args=(part, stop, failures), daemon=True,
+                                name=f"part-{number}") for number, part in enumerate(parts)]
     for thread in threads:
         thread.start()
     if on_ready is not None:
@@ -95,4 +104,20 @@ def run_up(settings: Settings, workers: int,
             signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else handler)
         supervisor.stop()
         for thread in threads:
-            thread.join(timeout=10)
+            thread.join(timeout=30)
+    if failures:
+        raise failures[0]
+
+
+def _call_extra(extra: Extra, stop: threading.Event, supervisor: Supervisor) -> None:
+    extra(stop, supervisor)
+
+
+def _guarded(part: Callable[[threading.Event], None], stop: threading.Event,
+             failures: list[BaseException]) -> None:
+    try:
+        part(stop)
+    except BaseException as exc:
+        log.exception("a part of facereel up failed; stopping")
+        failures.append(exc)
+        stop.set()

@@ -49,13 +49,14 @@ def sqs_client(settings: Settings) -> Any:
                            settings.aws_secret_key)
 
 
-def stage_queue(settings: Settings, stage: str) -> Queue:
+def tier_queue(settings: Settings, name: str) -> Queue:
+    """A named queue on the configured backend (pipeline stages, image requests, replies)."""
     if settings.queue_backend == "sqlite":
-        return SqliteQueue(settings.data_dir / "queues.db", stage, settings.visibility,
+        return SqliteQueue(settings.data_dir / "queues.db", name, settings.visibility,
                            settings.max_attempts)
     from facereel.ports.sqs_queue import SqsQueue
 
-    return SqsQueue(sqs_client(settings), f"{settings.queue_prefix}-{stage}", settings.visibility,
+    return SqsQueue(sqs_client(settings), f"{settings.queue_prefix}-{name}", settings.visibility,
                     settings.max_attempts)
 
 
@@ -74,6 +75,6 @@ def build_ports(settings: Settings) -> Ports:
         input=object_store(settings, settings.input),
         stage1=object_store(settings, settings.stage1),
         output=object_store(settings, settings.output),
-        queues={stage: stage_queue(settings, stage) for stage in STAGES},
+        queues={stage: tier_queue(settings, stage) for stage in STAGES},
         metadata=metadata_store(settings),
     )

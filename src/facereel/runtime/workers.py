@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import threading
 import time
@@ -140,8 +141,24 @@ def release_held(settings: Settings, ports: Ports, worker: int) -> None:
     log.warning("worker %d died holding %s; handed it back", worker, note["body"].get("key"))
 
 
+class UntilOrphaned:
+    """A stop event that also reads as set once the process that started this one is gone
+    (`facereel up` killed with SIGKILL takes its fork server with it): a worker finishes its
+    message and exits instead of outliving the service."""
+
+    def __init__(self, stop: Any) -> None:
+        self.stop = stop
+        self.parent = os.getppid()
+
+    def is_set(self) -> bool:
+        return bool(self.stop.is_set()) or os.getppid() != self.parent
+
+    def wait(self, timeout: float) -> bool:
+        return bool(self.stop.wait(timeout)) or self.is_set()
+
+
 def worker_main(settings: Settings, number: int, stop: Any) -> None:
     """Entry point of a worker process: Ctrl-C is the supervisor's to handle, not ours."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure(settings.log_level, settings.log_format)
-    Worker(settings, number).run(stop)
+    Worker(settings, number).run(UntilOrphaned(stop))

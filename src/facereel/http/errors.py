@@ -1,0 +1,51 @@
+"""One error body for every failure: `{"error": {"code": ..., "message": ...}}`."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from facereel.errors import FacereelError
+
+STATUS_CODES = {
+    "not_found": 404, "object_not_found": 404, "gallery_not_found": 404,
+    "invalid_key": 400, "invalid_request": 400, "bad_metadata": 400,
+    "unsupported_type": 415, "not_media": 415, "wrong_extension": 415, "empty_file": 400,
+    "too_large": 413, "timeout": 504, "embedder_mismatch": 409,
+    "storage_full": 507, "storage_denied": 503, "storage_unreachable": 503,
+}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
+    return {"error": {"code": code, "message": message}}
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message), exc.status, exc.headers)
+
+    @app.exception_handler(FacereelError)
+    async def facereel_error(_: Request, exc: FacereelError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.message), STATUS_CODES.get(exc.code, 400))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                             for e in exc.errors())
+        return JSONResponse(error_body("invalid_request", problems), 400)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), exc.status_code,
+                            getattr(exc, "headers", None))

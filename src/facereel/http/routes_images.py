@@ -1,0 +1,57 @@
+"""The image web tier's front: `/v1/images` (and `POST /`, as the coursework's workload
+generator posts `inputFile` to the server's root URL). Answers `text/plain`
+`<filename>:<name>` as the original web tier did, or the result document as JSON."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Request, UploadFile
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+
+from facereel.http.errors import ApiError
+from facereel.http.services import Services, Svc
+from facereel.http.uploads import check_kind, read_limited, safe_name
+from facereel.runtime.imagetier import ImageTierTimeoutError
+
+router = APIRouter(tags=["images"])
+
+
+async def _answer(request: Request, upload: UploadFile | None, svc: Services) -> Response:
+    if upload is None:
+        raise ApiError(400, "invalid_request", "send the image as multipart field 'inputFile'")
+    if svc.images is None:
+        raise ApiError(503, "unavailable", "the image tier is not running")
+    limit = int(svc.settings.max_image_mb * 2**20)
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise ApiError(413, "too_large", f"upload larger than the {limit / 2**20:g} MB limit")
+    name = safe_name(upload.filename, "image.jpg")
+    data = await read_limited(upload, limit)
+    check_kind(data[:512], name, ("image",))
+    try:
+        answer = await svc.images.ask_async(name, data, svc.settings.image_timeout)
+    except ImageTierTimeoutError:
+        svc.metrics.images.labels("timeout").inc()
+        raise
+    svc.metrics.images.labels(answer.result.get("status", "ok")).inc()
+    svc.metrics.image_latency.observe(answer.seconds)
+    if "application/json" in request.headers.get("accept", ""):
+        return JSONResponse(answer.result)
+    return PlainTextResponse(f"{answer.filename}:{answer.name}")
+
+
+@router.post("/v1/images", response_class=PlainTextResponse)
+async def images(svc: Svc, request: Request,
+                 inputFile: Annotated[UploadFile | None, File()] = None,  # noqa: N803
+                 file: Annotated[UploadFile | None, File()] = None) -> Response:
+    """Who is in an image: `<filename>:<name>` (`unknown` when nobody enrolled matches), or
+    the JSON result document with `Accept: application/json`."""
+    return await _answer(request, inputFile or file, svc)
+
+
+@router.post("/", response_class=PlainTextResponse, include_in_schema=False)
+async def root(svc: Svc, request: Request,
+               inputFile: Annotated[UploadFile | None, File()] = None,  # noqa: N803
+               file: Annotated[UploadFile | None, File()] = None) -> Response:
+    return await _answer(request, inputFile or file, svc)

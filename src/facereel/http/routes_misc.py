@@ -1,0 +1,87 @@
+"""Health, metrics, status, the login session, the web page and the OpenAPI documents."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel
+
+from facereel.http.auth import COOKIE, UNAUTHORIZED_HEADERS, key_is_valid, presented_key
+from facereel.http.errors import ApiError
+from facereel.http.services import Svc
+from facereel.runtime.status import pipeline_status
+
+public_router = APIRouter()
+router = APIRouter()
+
+
+def page() -> str:
+    return resources.files("facereel.web").joinpath("index.html").read_text(encoding="utf-8")
+
+
+@public_router.get("/healthz", tags=["service"])
+def healthz() -> dict[str, str]:
+    """Liveness: answers without a key."""
+    return {"status": "ok"}
+
+
+class Login(BaseModel):
+    api_key: str = ""
+
+
+@public_router.post("/v1/session", status_code=204, tags=["service"])
+def login(svc: Svc, request: Request, body: Login | None = None) -> Response:
+    """Exchange an API key (in the body, or as a Bearer header) for a session cookie: the web
+    page logs in this way."""
+    keys = svc.settings.api_key_list
+    key = body.api_key if body is not None and body.api_key else presented_key(request)
+    if keys and not key_is_valid(key, keys):
+        raise ApiError(401, "unauthorized", "unknown API key", UNAUTHORIZED_HEADERS)
+    response = Response(status_code=204)
+    response.set_cookie(COOKIE, key, httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https")
+    return response
+
+
+@public_router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def index(svc: Svc, request: Request) -> HTMLResponse:
+    """The web page. Without a key it answers 401 with the same page, which then shows its
+    login form (a browser cannot add an Authorization header to a navigation)."""
+    keys = svc.settings.api_key_list
+    status = 200 if not keys or key_is_valid(presented_key(request), keys) else 401
+    return HTMLResponse(page(), status_code=status)
+
+
+@router.delete("/v1/session", status_code=204, tags=["service"])
+def logout() -> Response:
+    response = Response(status_code=204)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+@router.get("/metrics", tags=["service"])
+def metrics(svc: Svc) -> Response:
+    """Prometheus metrics."""
+    return Response(svc.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+@router.get("/v1/status", tags=["service"])
+def status(svc: Svc) -> dict[str, Any]:
+    """Queue depths, video counts and workers."""
+    report: dict[str, Any] = pipeline_status(svc.ports).to_dict()
+    report["workers"] = svc.workers()
+    return report
+
+
+@router.get("/openapi.json", include_in_schema=False)
+def openapi(request: Request) -> JSONResponse:
+    return JSONResponse(request.app.openapi())
+
+
+@router.get("/docs", include_in_schema=False)
+def docs() -> HTMLResponse:
+    return get_swagger_ui_html(openapi_url="/openapi.json", title="facereel API")

@@ -1,0 +1,190 @@
+"""People: who is enrolled (gallery faces) and what is known about them (metadata fields).
+
+A person exists when the gallery holds faces for them or the metadata table holds their
+record; both are edited here. The gallery file is rewritten atomically under a lock, and the
+workers reload it when it changes, so people enrolled here are recognised in the next video.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import unicodedata
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, UploadFile
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from facereel.core.gallery import Gallery
+from facereel.http.errors import ApiError
+from facereel.http.services import Services, Svc
+from facereel.http.uploads import check_kind, read_limited, safe_name
+from facereel.runtime.context import open_gallery
+from facereel.runtime.enroll import enrol
+
+router = APIRouter(tags=["people"])
+MAX_NAME = 100
+MAX_PHOTOS = 20
+Scalar = str | int | float | bool | None
+
+
+class NewPerson(BaseModel):
+    name: str
+    metadata: dict[str, Scalar] = Field(default_factory=dict)
+
+
+class MetadataUpdate(BaseModel):
+    metadata: dict[str, Scalar]
+
+
+def check_name(name: str) -> str:
+    """A person's name as typed, or 400: printable, at most 100 characters, no slashes."""
+    name = name.strip()
+    if not name or len(name) > MAX_NAME or "/" in name or "\\" in name or any(
+            unicodedata.category(c).startswith("C") for c in name):
+        raise ApiError(400, "invalid_name", f"unusable person name {name!r}: 1-{MAX_NAME} "
+                       "printable characters, no slashes")
+    return name
+
+
+def _check_fields(metadata: dict[str, Scalar]) -> dict[str, Scalar]:
+    for key in metadata:
+        if not key.strip() or key == "name" or len(key) > MAX_NAME:
+            raise ApiError(400, "bad_metadata", f"unusable metadata field {key!r}")
+    return metadata
+
+
+def _gallery(svc: Services) -> Gallery:
+    return open_gallery(svc.settings, create=True)
+
+
+def _save(svc: Services, gallery: Gallery) -> None:
+    path = svc.settings.gallery_path
+    if path.exists() and path.suffix.lower() != ".npz":
+        raise ApiError(409, "read_only_gallery", f"the gallery {path.name} is an imported file "
+                       "and is read-only here: import it into a .npz gallery to edit people")
+    gallery.save(path)
+
+
+def _person(name: str, faces: int, record: dict[str, Any] | None) -> dict[str, Any]:
+    fields = {k: v for k, v in (record or {}).items() if k != "name"}
+    return {"name": name, "faces": faces, "metadata": fields}
+
+
+def _find(svc: Services, name: str) -> dict[str, Any]:
+    faces = _gallery(svc).counts().get(name, 0)
+    record = svc.ports.metadata.get_person(name)
+    if not faces and record is None:
+        raise ApiError(404, "not_found", f"nobody called {name!r} is enrolled")
+    return _person(name, faces, record)
+
+
+@router.get("/v1/people")
+def list_people(svc: Svc) -> list[dict[str, Any]]:
+    """Everyone enrolled or described: name, number of gallery faces, metadata fields."""
+    counts = _gallery(svc).counts()
+    records = {r["name"]: r for r in svc.ports.metadata.list_people()}
+    names = sorted(set(counts) | set(records), key=str.casefold)
+    return [_person(n, counts.get(n, 0), records.get(n)) for n in names]
+
+
+@router.post("/v1/people", status_code=201)
+def create_person(svc: Svc, body: NewPerson) -> dict[str, Any]:
+    """Describe a new person (metadata only; add faces with POST /v1/people/{name}/faces)."""
+    name = check_name(body.name)
+    with svc.gallery_lock:
+        if name in _gallery(svc).counts() or svc.ports.metadata.get_person(name) is not None:
+            raise ApiError(409, "exists", f"{name!r} already exists")
+        svc.ports.metadata.put_people([{**_check_fields(body.metadata), "name": name}])
+    return _find(svc, name)
+
+
+@router.get("/v1/people/{name}")
+def get_person(svc: Svc, name: str) -> dict[str, Any]:
+    return _find(svc, check_name(name))
+
+
+@router.patch("/v1/people/{name}")
+def update_person(svc: Svc, name: str, body: MetadataUpdate) -> dict[str, Any]:
+    """Set metadata fields (a field set to null is removed); other fields are kept."""
+    name = check_name(name)
+    with svc.gallery_lock:
+        current = _find(svc, name)["metadata"]
+        for key, value in _check_fields(body.metadata).items():
+            if value is None:
+                current.pop(key, None)
+            else:
+                current[key] = value
+        svc.ports.metadata.put_people([{**current, "name": name}])
+    return _find(svc, name)
+
+
+@router.put("/v1/people/{name}")
+def replace_person(svc: Svc, name: str, body: MetadataUpdate) -> dict[str, Any]:
+    """Replace all metadata fields of a person (created when missing)."""
+    name = check_name(name)
+    fields = {k: v for k, v in _check_fields(body.metadata).items() if v is not None}
+    with svc.gallery_lock:
+        svc.ports.metadata.put_people([{**fields, "name": name}])
+    return _find(svc, name)
+
+
+@router.delete("/v1/people/{name}", status_code=204)
+def delete_person(svc: Svc, name: str) -> Response:
+    """Forget a person: their gallery faces and their metadata record."""
+    name = check_name(name)
+    with svc.gallery_lock:
+        gallery = _gallery(svc)
+        removed = gallery.remove(name)
+        if removed:
+            _save(svc, gallery)
+        described = svc.ports.metadata.delete_person(name)
+    if not removed and not described:
+        raise ApiError(404, "not_found", f"nobody called {name!r} is enrolled")
+    return Response(status_code=204)
+
+
+def _enrol_photos(svc: Services, name: str, folder: Path) -> dict[str, Any]:
+    photos = sorted(folder.glob("*/*"))
+    models = svc.models()
+    with svc.gallery_lock:
+        gallery = _gallery(svc)
+        outcomes = enrol(models, gallery, name, photos)
+        enrolled = sum(o.ok for o in outcomes)
+        if enrolled:
+            _save(svc, gallery)
+    return {"person": name, "enrolled": enrolled,
+            "outcomes": [{"image": o.image, "ok": o.ok, "message": o.message}
+                         for o in outcomes]}
+
+
+@router.post("/v1/people/{name}/faces")
+async def add_faces(svc: Svc, name: str,
+                    files: Annotated[list[UploadFile], File()]) -> dict[str, Any]:
+    """Enrol a person from photos (one face each; the largest when several): the person is
+    created when new. Answers per photo whether it was enrolled, and why not."""
+    name = check_name(name)
+    if not files or len(files) > MAX_PHOTOS:
+        raise ApiError(400, "invalid_request", f"send 1-{MAX_PHOTOS} photos as field 'files'")
+    limit = int(svc.settings.max_image_mb * 2**20)
+    uploads = svc.settings.data_dir / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=".enrol-", dir=uploads))
+    try:
+        for number, upload in enumerate(files):
+            filename = safe_name(upload.filename, "photo.jpg")
+            data = await read_limited(upload, limit)
+            check_kind(data[:512], filename, ("image",))
+            slot = folder / f"{number:02d}"  # keeps the client's names, even repeated ones
+            slot.mkdir()
+            (slot / filename).write_bytes(data)
+        report = await run_in_threadpool(_enrol_photos, svc, name, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if not report["enrolled"]:
+        reasons = "; ".join(f"{o['image']}: {o['message']}" for o in report["outcomes"])
+        raise ApiError(422, "no_face", f"nothing enrolled for {name!r}: {reasons}")
+    return report

@@ -1,0 +1,148 @@
+"""Videos through the pipeline: on-demand recognition of a bucket object, uploads, jobs,
+results, and the face crops results point to."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from facereel.http.errors import ApiError
+from facereel.http.services import Services, Svc
+from facereel.http.uploads import check_kind, safe_name, spool_limited
+from facereel.ports.objectstore import key_problem
+from facereel.runtime.jobs import Job
+from facereel.runtime.publishing import output_stem
+
+router = APIRouter(tags=["videos"])
+SHOT_KEY = re.compile(r"^[^\s]+/track\d{3}-shot\d{2}\.jpg$")
+POLL_S = 0.2
+
+
+class RecognizeRequest(BaseModel):
+    bucket: str
+    key: str
+
+
+def _submit(svc: Services, key: str) -> Job:
+    info = svc.ports.input.head(key)
+    if info is None:
+        raise ApiError(404, "object_not_found", f"no object {key!r} in the input bucket")
+    record = svc.ports.metadata.get_video(key)
+    # the same content already queued, in progress or answered is followed, not redone
+    if record is None or record.etag != info.etag or record.status == "dead":
+        svc.submitter.submit(key, info.etag, info.size)
+    return svc.jobs.create(key, info.etag)
+
+
+def _result(svc: Services, key: str) -> dict[str, Any] | None:
+    info = svc.ports.output.head(f"{output_stem(key)}.json")
+    if info is None:
+        return None
+    doc: dict[str, Any] = json.loads(svc.ports.output.get_bytes(info.key))
+    return doc
+
+
+@router.post("/v1/recognize")
+async def recognize(svc: Svc, body: RecognizeRequest,
+                    run_async: Annotated[bool, Query(alias="async")] = False) -> JSONResponse:
+    """Who is in a video already in the input bucket (the original on-demand function's
+    contract); `?async=true` answers at once with a job id instead."""
+    if body.bucket != svc.ports.input.bucket:
+        raise ApiError(404, "unknown_bucket",
+                       f"unknown bucket {body.bucket!r}: videos are read from the input bucket "
+                       f"{svc.ports.input.bucket!r}")
+    if (problem := key_problem(body.key)) is not None:
+        raise ApiError(400, "invalid_key", f"invalid object key {body.key!r}: {problem}")
+    job = await run_in_threadpool(_submit, svc, body.key)
+    if run_async:
+        return JSONResponse(job.to_dict(), 202)
+    deadline = time.monotonic() + svc.settings.recognize_timeout
+    while time.monotonic() < deadline:
+        current = await run_in_threadpool(svc.jobs.get, job.id)
+        if current is not None and current.state in ("done", "failed"):
+            result = await run_in_threadpool(_result, svc, body.key)
+            if result is not None:
+                return JSONResponse(result)
+            raise ApiError(500, "no_result", current.error["message"] if current.error
+                           else f"{body.key}: finished without a result")
+        await asyncio.sleep(POLL_S)
+    raise ApiError(504, "timeout", f"{body.key} is still being processed; ask again with "
+                   f"?async=true and follow job {job.id}")
+
+
+@router.post("/v1/videos", status_code=202)
+async def upload_video(svc: Svc, request: Request,
+                       file: Annotated[UploadFile | None, File()] = None,
+                       inputFile: Annotated[UploadFile | None, File()] = None,  # noqa: N803
+                       key: Annotated[str | None, Form()] = None) -> dict[str, Any]:
+    """Upload a video (or image) into the input bucket; answers with the job following it."""
+    upload = file or inputFile
+    if upload is None:
+        raise ApiError(400, "invalid_request", "send the video as multipart field 'file'")
+    limit = int(svc.settings.max_video_mb * 2**20)
+    _refuse_large(request, limit)
+    if key is not None and (problem := key_problem(key)) is not None:
+        raise ApiError(400, "invalid_key", f"invalid object key {key!r}: {problem}")
+    name = key or safe_name(upload.filename)
+    path, head = await spool_limited(upload, limit, svc.settings.data_dir / "uploads")
+    try:
+        check_kind(head, name, ("video", "image"))
+        await run_in_threadpool(svc.ports.input.put_file, name, path)
+    finally:
+        path.unlink(missing_ok=True)
+    job = await run_in_threadpool(_submit, svc, name)
+    return job.to_dict()
+
+
+def _refuse_large(request: Request, limit: int) -> None:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise ApiError(413, "too_large", f"upload larger than the {limit / 2**20:g} MB limit")
+
+
+@router.get("/v1/jobs")
+def list_jobs(svc: Svc,
+              limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
+    return [job.to_dict() for job in svc.jobs.recent(limit)]
+
+
+@router.get("/v1/jobs/{job_id}")
+def get_job(svc: Svc, job_id: str) -> dict[str, Any]:
+    """queued / running / done / failed, with progress; the result document once done."""
+    job = svc.jobs.get(job_id)
+    if job is None:
+        raise ApiError(404, "not_found", f"no job {job_id}")
+    doc = job.to_dict()
+    if job.state in ("done", "failed"):
+        doc["result"] = _result(svc, job.key)
+    return doc
+
+
+@router.get("/v1/results/{video:path}")
+def get_result(svc: Svc, video: str) -> dict[str, Any]:
+    """The result document of a video (by its key in the input bucket)."""
+    if key_problem(video) is not None:
+        raise ApiError(400, "invalid_key", f"invalid video key {video!r}")
+    result = _result(svc, video)
+    if result is None:
+        raise ApiError(404, "not_found", f"no result for {video!r} (yet)")
+    return result
+
+
+@router.get("/v1/faces/{key:path}")
+def get_face(svc: Svc, key: str) -> Response:
+    """A face crop a result points to (JPEG)."""
+    if key_problem(key) is not None or not SHOT_KEY.match(key):
+        raise ApiError(404, "not_found", "no such face crop")
+    if svc.ports.stage1.head(key) is None:
+        raise ApiError(404, "not_found", "no such face crop")
+    return Response(svc.ports.stage1.get_bytes(key), media_type="image/jpeg",
+                    headers={"Cache-Control": "private, max-age=86400"})

@@ -1,0 +1,49 @@
+"""What the HTTP routes use, built once per server from Settings (kept on `app.state`)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated
+
+from fastapi import Depends, Request
+
+from facereel.config import Settings
+from facereel.http.metrics import Metrics
+from facereel.runtime.jobs import JobStore
+from facereel.runtime.watcher import Watcher
+from facereel.runtime.wiring import Ports
+
+if TYPE_CHECKING:
+    from facereel.core.faces import FaceModels
+    from facereel.runtime.imagetier import ImageTierClient
+
+
+@dataclass
+class Services:
+    settings: Settings
+    ports: Ports
+    jobs: JobStore
+    submitter: Watcher  # queues uploads for the pipeline and remembers them
+    metrics: Metrics
+    images: ImageTierClient | None = None  # None: the image tier is not running
+    workers: Callable[[], dict[str, int]] = field(default=lambda: {})
+    gallery_lock: threading.Lock = field(default_factory=threading.Lock)
+    _models: FaceModels | None = None
+
+    def models(self) -> FaceModels:
+        """Face models for enrolling photos, loaded on first use."""
+        if self._models is None:
+            from facereel.core.faces import FaceModels
+
+            self._models = FaceModels(self.settings.face_config()).load()
+        return self._models
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+Svc = Annotated[Services, Depends(services)]  # what a route declares to get the services

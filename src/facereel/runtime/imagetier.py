@@ -1,0 +1,201 @@
+"""The image web tier: HTTP requests -> request queue -> app-tier workers -> response queue.
+
+The web process stores each uploaded image in the stage-1 bucket (queues carry keys, never
+pixels), sends `{id, key, filename, reply_to}` on the request queue and waits, with a timeout,
+for the answer on its own response queue, which one dispatcher thread reads and hands to the
+waiting request. App-tier workers (`image_worker_main`, scaled by the autoscaler) take a
+request, recognise the image, answer, and delete the stored image.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from facereel.config import Settings
+from facereel.errors import FacereelError
+from facereel.logs import configure
+from facereel.ports.queue import Body, Queue
+from facereel.runtime.wiring import Ports, build_ports, tier_queue
+
+if TYPE_CHECKING:
+    from facereel.core.recognize import Recognizer
+
+log = logging.getLogger(__name__)
+REQUESTS = "images"
+
+
+@dataclass(frozen=True, slots=True)
+class ImageAnswer:
+    filename: str
+    name: str  # top person, or "unknown"
+    result: dict[str, Any]  # the result document
+    seconds: float  # from submission to answer
+
+
+class ImageTierTimeoutError(FacereelError):
+    code = "timeout"
+
+
+def _timed_out(timeout_s: float) -> ImageTierTimeoutError:
+    return ImageTierTimeoutError(f"no app-tier worker answered within {timeout_s:g} s",
+                                 "timeout")
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    id: str
+    filename: str
+    started: float  # perf_counter at submission
+    future: Future[Body]
+
+    def answer(self, body: Body) -> ImageAnswer:
+        return ImageAnswer(self.filename, str(body["name"]), dict(body["result"]),
+                           time.perf_counter() - self.started)
+
+
+def reply_queue_name(settings: Settings) -> str:
+    """This server's response queue: stable across restarts (so cloud queues are reused, not
+    piled up), distinct for two servers on one host. Late answers to a previous run's
+    requests are read and dropped."""
+    where = re.sub(r"[^A-Za-z0-9_-]", "-", f"{socket.gethostname()}-{settings.port}")
+    return f"{REQUESTS}-reply-{where}"[:80]
+
+
+class ImageTierClient:
+    """The web process's side: submit an image, get the answer back (or a timeout)."""
+
+    def __init__(self, settings: Settings, ports: Ports) -> None:
+        self.settings = settings
+        self.ports = ports
+        self.requests = tier_queue(settings, REQUESTS)
+        self.reply_to = reply_queue_name(settings)
+        self.responses = tier_queue(settings, self.reply_to)
+        self._waiting: dict[str, Future[Body]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._dispatch, name="image-replies",
+                                        daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def submit(self, filename: str, data: bytes) -> Pending:
+        """Store the image and queue the request; the answer arrives on `Pending.future`."""
+        request_id = uuid.uuid4().hex
+        name = PurePosixPath(filename.replace("\\", "/")).name or "image"
+        key = f"web-requests/{request_id}/{name}"
+        pending = Pending(request_id, name, time.perf_counter(), Future())
+        self.ports.stage1.put_bytes(key, data)
+        with self._lock:
+            self._waiting[request_id] = pending.future
+        self.requests.send({"id": request_id, "key": key, "filename": name,
+                            "reply_to": self.reply_to})
+        return pending
+
+    def forget(self, pending: Pending) -> None:
+        with self._lock:
+            self._waiting.pop(pending.id, None)
+
+    def ask(self, filename: str, data: bytes, timeout_s: float) -> ImageAnswer:
+        """Submit and wait in this thread (scripts, tests)."""
+        pending = self.submit(filename, data)
+        try:
+            body = pending.future.result(timeout=timeout_s)
+        except FutureTimeout as exc:
+            raise _timed_out(timeout_s) from exc
+        finally:
+            self.forget(pending)
+        return pending.answer(body)
+
+    async def ask_async(self, filename: str, data: bytes, timeout_s: float) -> ImageAnswer:
+        """Submit (in a worker thread) and wait without holding a thread: hundreds of
+        requests can wait at once while the app tier works through the queue."""
+        pending = await asyncio.to_thread(self.submit, filename, data)
+        try:
+            body = await asyncio.wait_for(asyncio.wrap_future(pending.future), timeout_s)
+        except TimeoutError as exc:
+            raise _timed_out(timeout_s) from exc
+        finally:
+            self.forget(pending)
+        return pending.answer(body)
+
+    def _dispatch(self) -> None:
+        while not self._stop.is_set():
+            try:
+                messages = self.responses.receive(10, wait_s=0.5)
+            except Exception:  # a storage hiccup: keep dispatching
+                log.exception("reading image answers failed")
+                time.sleep(0.5)
+                continue
+            for message in messages:
+                with self._lock:
+                    future = self._waiting.get(str(message.body.get("id")))
+                if future is not None and not future.done():
+                    future.set_result(message.body)
+                self.responses.ack(message)  # late answers (after a timeout) are dropped
+
+
+def _error(body: Body, code: str, message: str) -> dict[str, Any]:
+    return {"video": body.get("filename"), "status": "error", "people": [],
+            "error": {"code": code, "message": message}}
+
+
+def answer_one(queue: Queue, recognizer: Callable[[], Recognizer], ports: Ports,
+               settings: Settings) -> bool:
+    """Take one request, answer it; False when there was none. The recognizer is asked for
+    after the request arrives, so a person enrolled while we waited is already known."""
+    messages = queue.receive(1, wait_s=0.2)
+    if not messages:
+        return False
+    message = messages[0]
+    body = message.body
+    try:
+        data = ports.stage1.get_bytes(str(body["key"]))
+        result = recognizer().recognize_image_bytes(data, str(body["filename"])).to_dict()
+    except FacereelError as exc:
+        result = _error(body, exc.code, exc.message)
+    except Exception as exc:  # answered at once: a retry would fail the same way, slowly
+        log.exception("app-tier request %s failed", body.get("id"))
+        result = _error(body, "internal", f"recognition failed: {exc}")
+    people = result.get("people") or []
+    name = people[0]["person"] if people else "unknown"
+    tier_queue(settings, str(body["reply_to"])).send(
+        {"id": body["id"], "name": name, "result": result})
+    queue.ack(message)
+    ports.stage1.delete(str(body["key"]))
+    return True
+
+
+def image_worker_main(settings: Settings, slot: int, stop: Any) -> None:
+    """An app-tier worker process: answer image requests until asked to stop."""
+    from facereel.runtime.stages import StageContext
+    from facereel.runtime.workers import UntilOrphaned
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure(settings.log_level, settings.log_format)
+    ports = build_ports(settings)
+    context = StageContext(settings, ports)
+    queue = tier_queue(settings, REQUESTS)
+    context.recognizer()  # load the models before the first request
+    log.info("app-tier worker %d ready", slot, extra={"slot": slot})
+    until = UntilOrphaned(stop)
+    while not until.is_set():
+        try:
+            answer_one(queue, context.recognizer, ports, settings)
+        except Exception:  # one bad request must not end the worker
+            log.exception("app-tier worker %d failed on a request", slot)

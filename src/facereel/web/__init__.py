@@ -1,0 +1,1 @@
+"""The single-page web UI (index.html), served at GET / by facereel.http."""

@@ -1,0 +1,352 @@
+"""The HTTP API through FastAPI's TestClient, on the real composition `facereel up` serves:
+embedded ports, the image tier with a real app-tier worker process, a pipeline worker thread."""
+
+from __future__ import annotations
+
+import io
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from facereel.config import Settings
+from facereel.core.gallery_io import read_gallery_file
+from facereel.errors import ConfigError
+from facereel.http.app import create_app
+from facereel.http.server import HttpTier, build_services, check_exposure
+from facereel.http.services import Services
+from facereel.ports.metadata import read_people_json
+from facereel.runtime.context import open_gallery
+from facereel.runtime.wiring import build_ports
+from facereel.runtime.workers import Worker
+from tests.conftest import CLIP_PEOPLE
+from tests.support.frames import cut_frames
+
+KEY = "key-one"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+@dataclass
+class Live:
+    client: TestClient
+    app: FastAPI
+    settings: Settings
+    services: Services
+    frames: list[tuple[Path, str]]
+    root: Path  # holds the data dir; nothing may be written beside it
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory, cse546: Path,
+         clips: dict[str, Path]) -> Iterator[Live]:
+    root = tmp_path_factory.mktemp("api")
+    settings = Settings(data_dir=root / "data", workers=1, api_keys=f"{KEY},key-two",
+                        app_workers_min=1, app_workers_max=1, max_image_mb=2, max_video_mb=5,
+                        recognize_timeout=120, image_timeout=60)
+    read_gallery_file(cse546 / "encoding", settings.embedder, 128).save(settings.gallery_path)
+    ports = build_ports(settings)
+    ports.metadata.put_people(read_people_json(cse546 / "student_data.json"))
+    frames = cut_frames(clips, CLIP_PEOPLE, tmp_path_factory.mktemp("frames"), per_clip=1)
+    services, tier = build_services(settings, ports, lambda: 1)
+    stop = threading.Event()
+    threads = [threading.Thread(target=Worker(settings, 0, ports).run, args=(stop,)),
+               threading.Thread(target=tier.run, args=(stop,))]
+    for thread in threads:
+        thread.start()
+    try:
+        app = create_app(services)
+        with TestClient(app) as client:
+            yield Live(client, app, settings, services, frames, root)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+        tier.close()
+
+
+def jpeg(color: tuple[int, int, int] = (128, 128, 128), size: tuple[int, int] = (64, 64)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, color).save(out, "JPEG")
+    return out.getvalue()
+
+
+def frame_of(live: Live, person: str) -> Path:
+    return next(path for path, name in live.frames if name == person)
+
+
+def wait_job(live: Live, job_id: str, timeout_s: float = 180.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        doc: dict[str, Any] = live.client.get(f"/v1/jobs/{job_id}", headers=AUTH).json()
+        if doc["status"] in ("done", "failed"):
+            return doc
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish in {timeout_s} s")
+
+
+# ---- authentication ------------------------------------------------------------------------
+
+def _concrete(path: str) -> str:
+    return path.replace("{video:path}", "clip.mp4").replace("{key:path}", "a/track000-shot00.jpg")\
+        .replace("{job_id}", "0" * 16).replace("{name}", "someone")
+
+
+def all_routes(live: Live) -> list[tuple[str, str]]:
+    """Every route the API documents, plus the page, its alias and the documents."""
+    paths = live.app.openapi()["paths"]
+    routes = [(method.upper(), _concrete(path)) for path, ops in paths.items() for method in ops]
+    return [*routes, ("GET", "/"), ("POST", "/"), ("GET", "/docs"), ("GET", "/openapi.json")]
+
+
+def test_healthz_needs_no_key(live: Live) -> None:
+    assert live.client.get("/healthz").json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"},
+                                     {"Authorization": "Basic a2V5LW9uZTo="},
+                                     {"Cookie": "facereel_session=wrong"}])
+def test_every_other_route_answers_401_without_a_valid_key(live: Live,
+                                                           headers: dict[str, str]) -> None:
+    routes = [r for r in all_routes(live) if r[1] != "/healthz"]
+    assert len(routes) >= 20
+    client = TestClient(live.app)  # no cookies carried over from other tests
+    for method, path in routes:
+        response = client.request(method, path, headers=headers)
+        assert response.status_code == 401, (method, path, response.text)
+        if path != "/":  # the page itself answers 401 with its login form
+            assert response.json()["error"]["code"] == "unauthorized", (method, path)
+
+
+def test_both_keys_work_and_the_session_cookie_logs_in(live: Live) -> None:
+    for key in ("key-one", "key-two"):
+        assert live.client.get("/v1/status", headers={"Authorization": f"Bearer {key}"}
+                               ).status_code == 200
+    browser = TestClient(live.app)
+    assert browser.get("/").status_code == 401
+    assert browser.post("/v1/session", json={"api_key": "nope"}).status_code == 401
+    assert browser.post("/v1/session", json={"api_key": KEY}).status_code == 204
+    page = browser.get("/")
+    assert page.status_code == 200 and 'id="upload-input"' in page.text
+    assert browser.get("/v1/status").json()["workers"] == {"pipeline": 1, "app": 1}
+    assert browser.delete("/v1/session").status_code == 204
+    assert browser.get("/v1/status").status_code == 401
+
+
+def test_an_open_api_is_refused_off_loopback(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="without API keys"):
+        check_exposure(Settings(data_dir=tmp_path, host="0.0.0.0"))
+    check_exposure(Settings(data_dir=tmp_path, host="0.0.0.0", api_keys="k"))
+    check_exposure(Settings(data_dir=tmp_path, host="127.0.0.1"))
+
+
+def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
+    first = HttpTier(Settings(data_dir=tmp_path, port=0))
+    port = int(first.socket.getsockname()[1])
+    try:
+        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}"):
+            HttpTier(Settings(data_dir=tmp_path, port=port))
+    finally:
+        first.socket.close()
+
+
+# ---- the image web tier --------------------------------------------------------------------
+
+def test_images_answer_like_the_original_web_tier(live: Live) -> None:
+    for path, person in live.frames:
+        files = {"inputFile": (path.name, path.read_bytes(), "image/jpeg")}
+        response = live.client.post("/v1/images", files=files, headers=AUTH)
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/plain")
+        assert response.text == f"{path.name}:{person}"
+
+
+def test_root_alias_and_json_answers(live: Live) -> None:
+    path = frame_of(live, "president_biden")
+    files = {"inputFile": (path.name, path.read_bytes(), "image/jpeg")}
+    assert live.client.post("/", files=files, headers=AUTH).text == f"{path.name}:president_biden"
+    doc = live.client.post("/v1/images", files={"file": (path.name, path.read_bytes())},
+                           headers={**AUTH, "Accept": "application/json"}).json()
+    assert doc["status"] == "ok" and doc["video"] == path.name
+    assert doc["people"][0]["person"] == "president_biden"
+    assert doc["people"][0]["metadata"]["major"] == "history"
+
+
+def test_an_image_of_nobody_is_unknown(live: Live) -> None:
+    files = {"inputFile": ("wall.jpg", jpeg(), "image/jpeg")}
+    assert live.client.post("/v1/images", files=files, headers=AUTH).text == "wall.jpg:unknown"
+
+
+def test_bad_uploads_are_refused_with_json_errors(live: Live, clips: dict[str, Path]) -> None:
+    post = live.client.post
+    cases = [
+        ("/v1/images", {"inputFile": ("notes.jpg", b"just some text\n" * 20)}, 415,
+         "unsupported_type"),
+        ("/v1/images", {"inputFile": ("photo.txt", jpeg())}, 415, "wrong_extension"),
+        ("/v1/images", {"inputFile": ("clip.mp4", clips["test_0"].read_bytes())}, 415,
+         "unsupported_type"),
+        ("/v1/images", {"inputFile": ("big.jpg", jpeg() + bytes(3 * 2**20))}, 413, "too_large"),
+        ("/v1/images", {"inputFile": ("empty.jpg", b"")}, 400, "empty_file"),
+        ("/v1/images", {"other": ("a.jpg", jpeg())}, 400, "invalid_request"),
+        ("/v1/videos", {"file": ("movie.mp4", b"\x00" * 4096)}, 415, "unsupported_type"),
+        ("/v1/videos", {"file": ("huge.mp4", clips["test_0"].read_bytes() + bytes(6 * 2**20))},
+         413, "too_large"),
+    ]
+    for path, files, status, code in cases:
+        response = post(path, files=files, headers=AUTH)
+        assert response.status_code == status, (path, files.keys(), response.text)
+        assert response.json()["error"]["code"] == code
+        assert response.json()["error"]["message"]
+    assert live.services.ports.input.head("movie.mp4") is None
+    assert live.services.ports.input.head("huge.mp4") is None
+
+
+# ---- videos through the pipeline ------------------------------------------------------------
+
+def test_video_upload_job_result_and_face_crop(live: Live, clips: dict[str, Path]) -> None:
+    files = {"file": ("test_1.mp4", clips["test_1"].read_bytes(), "video/mp4")}
+    created = live.client.post("/v1/videos", files=files, headers=AUTH)
+    assert created.status_code == 202 and created.json()["status"] in ("queued", "running")
+    job = wait_job(live, created.json()["job"])
+    assert job["status"] == "done" and job["progress"] == 1.0
+    person = job["result"]["people"][0]
+    assert person["person"] == "president_biden"
+    assert person["metadata"]["major"] == "history"
+    result = live.client.get("/v1/results/test_1.mp4", headers=AUTH).json()
+    assert result["people"][0]["person"] == "president_biden"
+    face = live.client.get(f"/v1/faces/{person['face']}", headers=AUTH)
+    assert face.status_code == 200 and face.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(face.content)).size[0] > 20
+    listed = live.client.get("/v1/jobs", headers=AUTH).json()
+    assert created.json()["job"] in [j["job"] for j in listed]
+
+
+def test_recognize_on_demand_sync_and_async(live: Live, clips: dict[str, Path]) -> None:
+    live.services.ports.input.put_file("demand/test_7.mp4", clips["test_7"])
+    bucket = live.services.ports.input.bucket
+    body = {"bucket": bucket, "key": "demand/test_7.mp4"}
+    doc = live.client.post("/v1/recognize", json=body, headers=AUTH).json()
+    assert doc["status"] == "ok" and doc["people"][0]["person"] == "morgan_freeman"
+    queued = live.client.post("/v1/recognize?async=true", json=body, headers=AUTH)
+    assert queued.status_code == 202
+    assert wait_job(live, queued.json()["job"])["status"] == "done"
+    refusals = [({"bucket": "elsewhere", "key": "demand/test_7.mp4"}, 404, "unknown_bucket"),
+                ({"bucket": bucket, "key": "../outside.mp4"}, 400, "invalid_key"),
+                ({"bucket": bucket, "key": "/etc/passwd"}, 400, "invalid_key"),
+                ({"bucket": bucket, "key": "missing.mp4"}, 404, "object_not_found"),
+                ({"key": "x.mp4"}, 400, "invalid_request")]
+    for request, status, code in refusals:
+        response = live.client.post("/v1/recognize", json=request, headers=AUTH)
+        assert (response.status_code, response.json()["error"]["code"]) == (status, code)
+
+
+def test_a_broken_video_fails_its_job_with_the_reason(live: Live,
+                                                      clips: dict[str, Path]) -> None:
+    truncated = clips["test_2"].read_bytes()[:20_000]
+    created = live.client.post("/v1/videos", files={"file": ("cut.mp4", truncated)},
+                               headers=AUTH)
+    job = wait_job(live, created.json()["job"])
+    assert job["status"] == "failed" and job["error"]["message"]
+    assert job["result"]["status"] == "error"
+
+
+# ---- people --------------------------------------------------------------------------------
+
+def test_people_are_listed_created_edited_and_deleted(live: Live) -> None:
+    client = live.client
+    people = {p["name"]: p for p in client.get("/v1/people", headers=AUTH).json()}
+    assert people["president_trump"]["faces"] >= 1
+    assert people["president_trump"]["metadata"]["major"] == "physics"
+    created = client.post("/v1/people", json={"name": "Ada Lovelace",
+                                              "metadata": {"major": "math", "year": "1843"}},
+                          headers=AUTH)
+    assert created.status_code == 201 and created.json()["faces"] == 0
+    assert client.post("/v1/people", json={"name": "Ada Lovelace"},
+                       headers=AUTH).status_code == 409
+    patched = client.patch("/v1/people/Ada Lovelace",
+                           json={"metadata": {"year": "senior", "major": None}}, headers=AUTH)
+    assert patched.json()["metadata"] == {"year": "senior"}
+    replaced = client.put("/v1/people/Ada Lovelace", json={"metadata": {"major": "poetry"}},
+                          headers=AUTH)
+    assert replaced.json()["metadata"] == {"major": "poetry"}
+    assert client.delete("/v1/people/Ada Lovelace", headers=AUTH).status_code == 204
+    assert client.get("/v1/people/Ada Lovelace", headers=AUTH).status_code == 404
+    assert client.delete("/v1/people/Ada Lovelace", headers=AUTH).status_code == 404
+    assert client.post("/v1/people", json={"name": "bad\u0007name"},
+                       headers=AUTH).status_code == 400
+    assert client.post("/v1/people", json={"name": "x", "metadata": {"name": "y"}},
+                       headers=AUTH).status_code == 400
+
+
+def test_enrolling_from_photos_makes_the_person_recognisable(live: Live, cse546: Path) -> None:
+    """Enrol a new person from one frame of a clip whose person we then remove: the image tier
+    (a separate process) picks the changed gallery up and answers with the new name."""
+    client = live.client
+    frame = frame_of(live, "mr_bean")
+    files = [("files", ("bean.jpg", frame.read_bytes(), "image/jpeg")),
+             ("files", ("wall.jpg", jpeg(), "image/jpeg"))]
+    report = client.post("/v1/people/Rowan/faces", files=files, headers=AUTH).json()
+    assert report["enrolled"] == 1
+    assert [o["ok"] for o in report["outcomes"]] == [True, False]
+    assert "no face" in report["outcomes"][1]["message"]
+    nobody = client.post("/v1/people/Nobody/faces", files=[("files", ("w.jpg", jpeg()))],
+                         headers=AUTH)
+    assert nobody.status_code == 422 and nobody.json()["error"]["code"] == "no_face"
+    saved = client.get("/v1/people/mr_bean", headers=AUTH).json()
+    assert client.delete("/v1/people/mr_bean", headers=AUTH).status_code == 204
+    try:
+        files_one = {"inputFile": (frame.name, frame.read_bytes(), "image/jpeg")}
+        assert client.post("/v1/images", files=files_one,
+                           headers=AUTH).text == f"{frame.name}:Rowan"
+    finally:
+        client.delete("/v1/people/Rowan", headers=AUTH)
+        restored = open_gallery(live.settings)
+        restored.merge(read_gallery_file(cse546 / "encoding", live.settings.embedder, 128))
+        restored.save(live.settings.gallery_path)
+        client.put("/v1/people/mr_bean", json={"metadata": saved["metadata"]}, headers=AUTH)
+
+
+# ---- confinement, metrics, documents --------------------------------------------------------
+
+def test_path_traversal_is_refused_and_nothing_lands_outside_the_data_dir(
+        live: Live, clips: dict[str, Path]) -> None:
+    before = {p for p in live.root.rglob("*") if not p.is_relative_to(live.settings.data_dir)}
+    data = clips["test_0"].read_bytes()
+    stored = live.client.post("/v1/videos", files={"file": ("../../escape.mp4", data)},
+                              headers=AUTH)
+    assert stored.status_code == 202 and stored.json()["key"] == "escape.mp4"
+    for key in ("../escape.mp4", "/abs.mp4", "a/../../b.mp4", "nul\x00.mp4"):
+        response = live.client.post("/v1/videos", files={"file": ("ok.mp4", data)},
+                                    data={"key": key}, headers=AUTH)
+        assert response.status_code == 400, key
+    for path in ("/v1/results/..%2F..%2Fgallery.npz", "/v1/faces/..%2F..%2Fgallery.npz",
+                 "/v1/faces/x/../../queues.db", "/v1/results/%2Fetc%2Fpasswd"):
+        assert live.client.get(path, headers=AUTH).status_code in (400, 404), path
+    image = live.client.post("/v1/images", files={"inputFile": ("../../../up.jpg", jpeg())},
+                             headers=AUTH)
+    assert image.text == "up.jpg:unknown"
+    after = {p for p in live.root.rglob("*") if not p.is_relative_to(live.settings.data_dir)}
+    assert after == before
+    assert not list(live.root.parent.glob("escape*"))
+
+
+def test_metrics_and_documents(live: Live) -> None:
+    text = live.client.get("/metrics", headers=AUTH).text
+    for name in ("facereel_http_requests_total", "facereel_http_request_seconds_bucket",
+                 "facereel_queue_messages", "facereel_videos", "facereel_workers",
+                 "facereel_image_requests_total", "facereel_autoscaler"):
+        assert name in text, name
+    assert 'facereel_workers{tier="app"} 1.0' in text
+    assert 'facereel_queue_messages{queue="images",state="visible"}' in text
+    schema = live.client.get("/openapi.json", headers=AUTH).json()
+    for path in ("/v1/recognize", "/v1/videos", "/v1/jobs/{job_id}", "/v1/images",
+                 "/v1/people", "/v1/people/{name}/faces", "/healthz", "/metrics"):
+        assert path in schema["paths"], path
+    docs = live.client.get("/docs", headers=AUTH)
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()

@@ -1,0 +1,102 @@
+"""The web page in a real browser: headless Debian Chromium driven by Playwright logs in,
+uploads a real clip, waits for the result and checks the name shown. A screenshot is kept in
+the artifacts folder. Chromium is installed by the test under CI; elsewhere, without it, the
+test is skipped with the reason."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CLIP_PEOPLE, REPO_ROOT
+from tests.support.http_service import HttpService
+
+CHROMIUM = "/usr/bin/chromium"
+CLIP = "test_4"
+
+
+def _apt(*args: str) -> subprocess.CompletedProcess[str]:
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    return subprocess.run([*sudo, "apt-get", *args], env=env, capture_output=True, text=True,
+                          timeout=1200, check=False)
+
+
+def _install_chromium() -> str:
+    install = _apt("install", "-y", "-q", "--no-install-recommends", "chromium")
+    if install.returncode != 0:  # a fresh machine may not have read the package lists yet
+        _apt("update", "-q")
+        install = _apt("install", "-y", "-q", "--no-install-recommends", "chromium")
+    if install.returncode != 0:
+        pytest.fail(f"could not install Debian's chromium:\n{install.stderr[-2000:]}")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    found = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    if found:
+        return found
+    if os.environ.get("CI", "").lower() == "true":
+        return _install_chromium()
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium); "
+                "CI installs it and runs this test")
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, cse546: Path) -> Iterator[HttpService]:
+    service = HttpService(tmp_path_factory.mktemp("browser") / "data")
+    service.cli("gallery", "import", str(cse546 / "encoding"))
+    service.cli("metadata", "load", str(cse546 / "student_data.json"))
+    service.start()
+    try:
+        service.wait_ready()
+        yield service
+    finally:
+        assert service.stop() == 0
+
+
+def artifacts() -> Path:
+    folder = Path(os.environ.get("FACEREEL_ARTIFACTS", REPO_ROOT / "test-artifacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_log_in_upload_a_clip_and_see_who_is_in_it(chromium: str, service: HttpService,
+                                                   clips: dict[str, Path]) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True,
+                                             args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(service.url)
+            expect(page.locator("#login-panel")).to_be_visible()
+            page.fill("#api-key", "not the key")
+            page.click("#login")
+            expect(page.locator("#login-error")).not_to_be_empty()
+            page.fill("#api-key", service.api_key)
+            page.click("#login")
+            expect(page.locator("#app")).to_be_visible()
+            rows = page.locator("#people .person-row")  # the 8 people and 3 distractors
+            expect(rows).to_have_count(11, timeout=30_000)
+
+            page.set_input_files("#upload-input", str(clips[CLIP]))
+            card = page.locator(f'#results .result[data-video="{CLIP}.mp4"]')
+            expect(card).to_be_visible(timeout=180_000)
+            name = card.locator(".person-name").first
+            expect(name).to_have_text(CLIP_PEOPLE[CLIP])
+            expect(card.locator(".similarity").first).to_contain_text("%")
+            face = card.locator("img.face").first
+            expect(face).to_be_visible()
+            assert face.evaluate("img => img.complete && img.naturalWidth > 0")
+            expect(page.locator('#jobs .job[data-status="done"]')).to_have_count(1)
+            page.screenshot(path=str(artifacts() / "browser-result.png"), full_page=True)
+        finally:
+            browser.close()

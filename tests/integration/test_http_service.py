@@ -1,0 +1,169 @@
+"""A real `facereel up` serving HTTP on 127.0.0.1: the API end to end, a load test of the
+image tier with the autoscaler at work, and the refusals that keep an open API off the network."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import CLIP_PEOPLE, REPO_ROOT
+from tests.support.frames import cut_frames
+from tests.support.http_service import HttpService
+from tests.support.pipeline import FACEREEL
+
+BURST = 200
+SCALE_IN_DELAY_S = 3
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory, cse546: Path) -> Iterator[HttpService]:
+    service = HttpService(tmp_path_factory.mktemp("up") / "data", env={
+        "FACEREEL_APP_WORKERS_MIN": "1", "FACEREEL_APP_WORKERS_MAX": "2",
+        "FACEREEL_BACKLOG_PER_WORKER": "4", "FACEREEL_SCALE_IN_DELAY": str(SCALE_IN_DELAY_S)})
+    service.cli("gallery", "import", str(cse546 / "encoding"))
+    service.cli("metadata", "load", str(cse546 / "student_data.json"))
+    service.start()
+    try:
+        service.wait_ready()
+        yield service
+    finally:
+        assert service.stop() == 0, service.log.read_text(errors="replace")[-3000:]
+
+
+@pytest.fixture(scope="module")
+def frames(clips: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+           ) -> list[tuple[Path, str]]:
+    return cut_frames(clips, CLIP_PEOPLE, tmp_path_factory.mktemp("frames"), per_clip=6)
+
+
+def test_the_api_end_to_end(service: HttpService, clips: dict[str, Path],
+                            frames: list[tuple[Path, str]]) -> None:
+    assert httpx.get(f"{service.url}/healthz").json() == {"status": "ok"}
+    assert httpx.get(f"{service.url}/v1/status").status_code == 401
+    assert httpx.get(f"{service.url}/v1/status",
+                     headers={"Authorization": "Bearer nope"}).status_code == 401
+    with service.client() as client:
+        path, person = frames[0]
+        answer = client.post("/", files={"inputFile": (path.name, path.read_bytes())})
+        assert answer.text == f"{path.name}:{person}"
+        video = clips["test_8"].read_bytes()
+        created = client.post("/v1/videos", files={"file": ("t8.mp4", video)})
+        job_id = created.json()["job"]
+        deadline = time.monotonic() + 180
+        while (job := client.get(f"/v1/jobs/{job_id}").json())["status"] not in ("done",
+                                                                                 "failed"):
+            assert time.monotonic() < deadline, job
+            time.sleep(0.3)
+        assert job["result"]["people"][0]["person"] == "president_obama"
+        assert client.get("/v1/results/t8.mp4").json()["people"][0]["metadata"]["major"]
+        assert (service.data_dir / "buckets" / "output" / "t8.json").exists()
+        assert service.metric(client, "facereel_videos", 'status="done"') >= 1
+        assert client.get("/").status_code == 200
+
+
+async def _burst(url: str, key: str, frames: list[tuple[Path, str]]
+                 ) -> list[tuple[float, int, str, str]]:
+    """BURST requests at once; (latency, status, answer, expected) each."""
+    limits = httpx.Limits(max_connections=BURST, max_keepalive_connections=BURST)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120,
+                                 headers={"Authorization": f"Bearer {key}"}) as client:
+        async def one(number: int) -> tuple[float, int, str, str]:
+            path, person = frames[number % len(frames)]
+            name = f"r{number:03d}-{path.name}"
+            started = time.perf_counter()
+            response = await client.post("/v1/images",
+                                         files={"inputFile": (name, path.read_bytes())})
+            return time.perf_counter() - started, response.status_code, response.text, \
+                f"{name}:{person}"
+
+        return await asyncio.gather(*(one(n) for n in range(BURST)))
+
+
+def _app_workers(client: httpx.Client) -> int:
+    return int(client.get("/v1/status").json()["workers"]["app"])
+
+
+def test_a_burst_of_200_images_is_answered_and_the_tier_scales_out_and_back_in(
+        service: HttpService, frames: list[tuple[Path, str]]) -> None:
+    with service.client() as client:
+        outs_before = service.metric(client, "facereel_autoscaler_decisions_total",
+                                     'action="scale_out"')
+        ins_before = service.metric(client, "facereel_autoscaler_decisions_total",
+                                    'action="scale_in"')
+        seen: list[int] = []
+        done = threading.Event()
+
+        def watch() -> None:
+            with service.client() as watcher:
+                while not done.wait(0.2):
+                    seen.append(_app_workers(watcher))
+
+        thread = threading.Thread(target=watch)
+        thread.start()
+        started = time.perf_counter()
+        try:
+            results = asyncio.run(_burst(service.url, service.api_key, frames))
+        finally:
+            done.set()
+            thread.join()
+        wall = time.perf_counter() - started
+        wrong = [(status, text, expected) for _, status, text, expected in results
+                 if status != 200 or text != expected]
+        assert not wrong, wrong[:5]
+        latencies = sorted(r[0] for r in results)
+        report = {"requests": BURST, "wall_s": round(wall, 2),
+                  "throughput_rps": round(BURST / wall, 1),
+                  "p50_s": round(statistics.median(latencies), 3),
+                  "p95_s": round(latencies[int(0.95 * (BURST - 1))], 3),
+                  "max_app_workers": max(seen, default=0)}
+        _keep(report)
+        assert service.metric(client, "facereel_autoscaler_decisions_total",
+                              'action="scale_out"') > outs_before, report
+        assert max(seen, default=0) == 2, report
+        deadline = time.monotonic() + 60
+        while _app_workers(client) > 1:
+            assert time.monotonic() < deadline, "the tier did not scale back in"
+            time.sleep(0.3)
+        assert service.metric(client, "facereel_autoscaler_decisions_total",
+                              'action="scale_in"') > ins_before
+    log = service.log.read_text(errors="replace")
+    assert "autoscale scale_out" in log and "autoscale scale_in" in log
+
+
+def _keep(report: dict[str, float | int]) -> None:
+    """The load figures, printed and kept as a test artifact."""
+    folder = Path(os.environ.get("FACEREEL_ARTIFACTS", REPO_ROOT / "test-artifacts"))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "image-load.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"image tier load: {report}")
+
+
+def _up(data_dir: Path, *args: str, env: dict[str, str] | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k != "FACEREEL_API_KEYS"}
+    return subprocess.run([*FACEREEL, "up", "--data-dir", str(data_dir), *args],
+                          env={**environment, **(env or {})}, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def test_an_open_api_refuses_a_public_address(tmp_path: Path) -> None:
+    result = _up(tmp_path, "--host", "0.0.0.0", "--port", "18999", "--workers", "1")
+    assert result.returncode == 2
+    assert "refusing to listen on 0.0.0.0 without API keys" in result.stderr
+
+
+def test_a_taken_port_stops_up_with_a_clear_message(service: HttpService,
+                                                    tmp_path: Path) -> None:
+    result = _up(tmp_path, "--port", str(service.port), "--workers", "1")
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{service.port}" in result.stderr
