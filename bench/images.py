@@ -105,7 +105,7 @@ def run_config(name: str, frames: Frames, out: Path, sequential: int,
     shutil.rmtree(state, ignore_errors=True)
     service = HttpService(state, workers=1, env={
         "FACEREEL_APP_WORKERS_MIN": str(low), "FACEREEL_APP_WORKERS_MAX": str(high),
-        "FACEREEL_SCALE_IN_DELAY": "20", "FACEREEL_LOG_LEVEL": "WARNING"})
+        "FACEREEL_SCALE_IN_DELAY": "20"})
     service.cli("gallery", "import", str(data_dir() / "encoding"))
     service.cli("metadata", "load", str(data_dir() / "student_data.json"))
     service.start()

@@ -24,6 +24,7 @@ from facereel.http.server import HttpTier, build_services, check_exposure
 from facereel.http.services import Services
 from facereel.ports.metadata import read_people_json
 from facereel.runtime.context import open_gallery
+from facereel.runtime.imagetier import ImageTierClient, ImageTierTimeoutError
 from facereel.runtime.wiring import build_ports
 from facereel.runtime.workers import Worker
 from tests.conftest import CLIP_PEOPLE
@@ -350,3 +351,13 @@ def test_metrics_and_documents(live: Live) -> None:
         assert path in schema["paths"], path
     docs = live.client.get("/docs", headers=AUTH)
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_an_image_nobody_answers_times_out(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    tier = ImageTierClient(settings, build_ports(settings))  # no app-tier worker runs
+    try:
+        with pytest.raises(ImageTierTimeoutError, match=r"within 0\.3 s"):
+            tier.ask("a.jpg", jpeg(), 0.3)
+    finally:
+        tier.close()

@@ -39,3 +39,9 @@ def queue_worker(queue_path: Path, queue_name: str, slot: int, stop: Any) -> Non
     while not stop.is_set():
         for message in queue.receive(1, wait_s=POLL_S):
             queue.ack(message)
+
+
+def long_waiter(directory: Path, slot: int, stop: Any) -> None:
+    """Write `<slot>-<pid>.pid`, then sit in one long `stop.wait` (an idle worker)."""
+    (directory / f"{slot}-{os.getpid()}.pid").write_text(str(os.getpid()), encoding="utf-8")
+    stop.wait(3600)

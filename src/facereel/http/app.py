@@ -45,11 +45,17 @@ def create_app(services: Services) -> FastAPI:
     async def measure(request: Request,
                       call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
-        response = await call_next(request)
-        route = _route_of(request)
         metrics = services.metrics
+        try:
+            response = await call_next(request)
+        except Exception:  # answered with a JSON 500 by the outermost handler
+            metrics.failures.labels("http_5xx").inc()
+            raise
+        route = _route_of(request)
         metrics.requests.labels(request.method, route, str(response.status_code)).inc()
         metrics.latency.labels(route).observe(time.perf_counter() - started)
+        if response.status_code >= 500:
+            metrics.failures.labels("http_5xx").inc()
         return response
 
     return app

@@ -33,8 +33,12 @@ async def _answer(request: Request, upload: UploadFile | None, svc: Services) ->
         answer = await svc.images.ask_async(name, data, svc.settings.image_timeout)
     except ImageTierTimeoutError:
         svc.metrics.images.labels("timeout").inc()
+        svc.metrics.failures.labels("image_timeout").inc()
         raise
-    svc.metrics.images.labels(answer.result.get("status", "ok")).inc()
+    outcome = str(answer.result.get("status", "ok"))
+    svc.metrics.images.labels(outcome).inc()
+    if outcome == "error":
+        svc.metrics.failures.labels("image_error").inc()
     svc.metrics.image_latency.observe(answer.seconds)
     if "application/json" in request.headers.get("accept", ""):
         return JSONResponse(answer.result)

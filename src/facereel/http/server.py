@@ -107,7 +107,7 @@ class HttpTier:
         self.ready = ready
         self.socket = bind(settings)
         host, port = self.socket.getsockname()[:2]
-        self.url = f"http://{host}:{port}"
+        self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def run(self, stop: threading.Event, supervisor: Supervisor | None = None) -> None:
         import uvicorn

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from facereel.runtime.stopflag import StopFlag
+
 log = logging.getLogger(__name__)
 
 WorkerTarget = Callable[[int, Any], None]  # target(slot, stop_event); picklable
@@ -95,7 +97,7 @@ class LocalProcessProvider:
         return sorted(s for s, w in self._workers.items() if w.stopping_since is None)
 
     def _start(self, slot: int) -> None:
-        stop = self._context.Event()
+        stop = StopFlag(self._context)
         process = self._context.Process(target=self.target, args=(slot, stop),
                                         name=f"{self.name}-{slot}")
         process.start()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from facereel.config import Settings
+from facereel.runtime.stopflag import StopFlag
 from facereel.runtime.watcher import Watcher
 from facereel.runtime.wiring import Ports, build_ports
 from facereel.runtime.workers import release_held, worker_main
@@ -36,7 +37,7 @@ class Supervisor:
 
     def __post_init__(self) -> None:
         self.context.set_forkserver_preload(["facereel.runtime.workers"])
-        self.stop_event = self.context.Event()
+        self.stop_event = StopFlag(self.context)
 
     def start(self) -> None:
         for number in range(self.count):
