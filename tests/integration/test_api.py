@@ -4,6 +4,7 @@ embedded ports, the image tier with a real app-tier worker process, a pipeline w
 from __future__ import annotations
 
 import io
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -149,6 +150,8 @@ def test_an_open_api_is_refused_off_loopback(tmp_path: Path) -> None:
 
 def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
     first = HttpTier(Settings(data_dir=tmp_path, port=0))
+    # asyncio turns Nagle off on accepted connections only for a socket that says it is TCP
+    assert first.socket.proto == socket.IPPROTO_TCP
     port = int(first.socket.getsockname()[1])
     try:
         with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}"):

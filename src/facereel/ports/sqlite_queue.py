@@ -42,9 +42,10 @@ POLL_S = 0.05
 
 class SqliteQueue:
     def __init__(self, path: Path, name: str, visibility_s: float = 120.0,
-                 max_attempts: int = 5) -> None:
+                 max_attempts: int = 5, poll_s: float = POLL_S) -> None:
         self.path = Path(path)
         self.name = name
+        self.poll_s = poll_s  # how often a waiting receive looks again (latency vs. CPU)
         self.visibility_s = visibility_s
         self.max_attempts = max_attempts
         self._database = SqliteDatabase(self.path, SCHEMA)
@@ -73,11 +74,13 @@ class SqliteQueue:
             messages = self._take(max_messages)
             if messages or time.monotonic() >= deadline:
                 return messages
-            time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+            time.sleep(min(self.poll_s, max(0.0, deadline - time.monotonic())))
 
     def _take(self, max_messages: int) -> list[Message]:
         now = time.time()
         taken: list[Message] = []
+        if not self._anything_visible(now):  # a read: polling never takes the write lock
+            return taken
         with self._database.transaction(immediate=True) as db:
             rows = db.execute(
                 "SELECT id, body, attempts FROM messages WHERE queue = ? AND visible_at <= ? "
@@ -96,6 +99,11 @@ class SqliteQueue:
                 )
                 taken.append(Message(message_id, json.loads(body), receipt, attempts + 1))
         return taken
+
+    def _anything_visible(self, now: float) -> bool:
+        with self._db() as db:
+            return db.execute("SELECT 1 FROM messages WHERE queue = ? AND visible_at <= ? "
+                              "LIMIT 1", (self.name, now)).fetchone() is not None
 
     def _bury(self, db: sqlite3.Connection, message_id: str, body: str, attempts: int,
               now: float) -> None:

@@ -10,6 +10,7 @@ request, recognise the image, answer, and delete the stored image.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import signal
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 REQUESTS = "images"
+REQUEST_FIELDS = ("id", "key", "filename", "reply_to")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +82,9 @@ class ImageTierClient:
     def __init__(self, settings: Settings, ports: Ports) -> None:
         self.settings = settings
         self.ports = ports
-        self.requests = tier_queue(settings, REQUESTS)
+        self.requests = tier_queue(settings, REQUESTS, interactive=True)
         self.reply_to = reply_queue_name(settings)
-        self.responses = tier_queue(settings, self.reply_to)
+        self.responses = tier_queue(settings, self.reply_to, interactive=True)
         self._waiting: dict[str, Future[Body]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -156,7 +158,7 @@ def _error(body: Body, code: str, message: str) -> dict[str, Any]:
 
 
 def answer_one(queue: Queue, recognizer: Callable[[], Recognizer], ports: Ports,
-               settings: Settings) -> bool:
+               replies: Callable[[str], Queue]) -> bool:
     """Take one request, answer it; False when there was none. The recognizer is asked for
     after the request arrives, so a person enrolled while we waited is already known."""
     messages = queue.receive(1, wait_s=0.2)
@@ -164,6 +166,10 @@ def answer_one(queue: Queue, recognizer: Callable[[], Recognizer], ports: Ports,
         return False
     message = messages[0]
     body = message.body
+    if not all(isinstance(body.get(field), str) for field in REQUEST_FIELDS):
+        log.error("dropping a malformed image request: %r", body)  # nobody to answer
+        queue.ack(message)
+        return True
     try:
         data = ports.stage1.get_bytes(str(body["key"]))
         result = recognizer().recognize_image_bytes(data, str(body["filename"])).to_dict()
@@ -174,7 +180,7 @@ def answer_one(queue: Queue, recognizer: Callable[[], Recognizer], ports: Ports,
         result = _error(body, "internal", f"recognition failed: {exc}")
     people = result.get("people") or []
     name = people[0]["person"] if people else "unknown"
-    tier_queue(settings, str(body["reply_to"])).send(
+    replies(str(body["reply_to"])).send(
         {"id": body["id"], "name": name, "result": result})
     queue.ack(message)
     ports.stage1.delete(str(body["key"]))
@@ -190,12 +196,13 @@ def image_worker_main(settings: Settings, slot: int, stop: Any) -> None:
     configure(settings.log_level, settings.log_format)
     ports = build_ports(settings)
     context = StageContext(settings, ports)
-    queue = tier_queue(settings, REQUESTS)
+    queue = tier_queue(settings, REQUESTS, interactive=True)
     context.recognizer()  # load the models before the first request
     log.info("app-tier worker %d ready", slot, extra={"slot": slot})
     until = UntilOrphaned(stop)
+    replies = functools.lru_cache(maxsize=64)(functools.partial(tier_queue, settings))
     while not until.is_set():
         try:
-            answer_one(queue, context.recognizer, ports, settings)
+            answer_one(queue, context.recognizer, ports, replies)
         except Exception:  # one bad request must not end the worker
             log.exception("app-tier worker %d failed on a request", slot)

@@ -13,7 +13,7 @@ from facereel.ports.metadata import MetadataStore
 from facereel.ports.objectstore import ObjectStore
 from facereel.ports.queue import Queue
 from facereel.ports.sqlite_metadata import SqliteMetadata
-from facereel.ports.sqlite_queue import SqliteQueue
+from facereel.ports.sqlite_queue import POLL_S, SqliteQueue
 
 STAGES = ("split", "recognise", "publish")
 
@@ -49,11 +49,13 @@ def sqs_client(settings: Settings) -> Any:
                            settings.aws_secret_key)
 
 
-def tier_queue(settings: Settings, name: str) -> Queue:
-    """A named queue on the configured backend (pipeline stages, image requests, replies)."""
+def tier_queue(settings: Settings, name: str, interactive: bool = False) -> Queue:
+    """A named queue on the configured backend (pipeline stages, image requests, replies).
+    An `interactive` queue has someone waiting on each message: a local one is polled every
+    few milliseconds instead of every 50 (SQS long polling answers at once either way)."""
     if settings.queue_backend == "sqlite":
         return SqliteQueue(settings.data_dir / "queues.db", name, settings.visibility,
-                           settings.max_attempts)
+                           settings.max_attempts, poll_s=0.004 if interactive else POLL_S)
     from facereel.ports.sqs_queue import SqsQueue
 
     return SqsQueue(sqs_client(settings), f"{settings.queue_prefix}-{name}", settings.visibility,
