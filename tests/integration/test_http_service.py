@@ -10,16 +10,19 @@ import statistics
 import subprocess
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import httpx
 import pytest
 
 from tests.conftest import CLIP_PEOPLE, REPO_ROOT
 from tests.support.frames import cut_frames
 from tests.support.http_service import HttpService
-from tests.support.pipeline import FACEREEL
+from tests.support.pipeline import FACEREEL, s3_buckets
+from tests.support.servers import MotoServer
 
 BURST = 200
 SCALE_IN_DELAY_S = 3
@@ -167,3 +170,32 @@ def test_a_taken_port_stops_up_with_a_clear_message(service: HttpService,
     result = _up(tmp_path, "--port", str(service.port), "--workers", "1")
     assert result.returncode == 2
     assert f"cannot listen on 127.0.0.1:{service.port}" in result.stderr
+
+
+def test_the_image_tier_over_sqs_and_s3(moto: MotoServer, cse546: Path,
+                                        frames: list[tuple[Path, str]], tmp_path: Path) -> None:
+    """The cloud wiring: images stored in S3, requests and answers on SQS queues (moto)."""
+    suffix = uuid.uuid4().hex[:8]
+    service = HttpService(tmp_path / "state", env={
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1", **s3_buckets(moto.endpoint, suffix),
+        "FACEREEL_QUEUE_BACKEND": "sqs", "FACEREEL_SQS_ENDPOINT": moto.endpoint,
+        "FACEREEL_QUEUE_PREFIX": f"img-{suffix}", "FACEREEL_APP_WORKERS_MAX": "1"})
+    service.cli("gallery", "import", str(cse546 / "encoding"))
+    service.start()
+    try:
+        service.wait_ready()
+        with service.client() as client:
+            for path, person in frames[::12]:
+                answer = client.post("/v1/images",
+                                     files={"inputFile": (path.name, path.read_bytes())})
+                assert answer.text == f"{path.name}:{person}"
+    finally:
+        assert service.stop() == 0
+    sqs = boto3.client("sqs", endpoint_url=moto.endpoint, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    names = {url.rsplit("/", 1)[1] for url in
+             sqs.list_queues(QueueNamePrefix=f"img-{suffix}").get("QueueUrls", [])}
+    assert f"img-{suffix}-images" in names
+    assert any(name.startswith(f"img-{suffix}-images-reply-") for name in names)
+    assert not (tmp_path / "state" / "buckets").exists(), "images went to S3, not to disk"

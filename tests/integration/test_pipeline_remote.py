@@ -10,17 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_pipeline_local import grade, prepare, workload_folder
-from tests.support.pipeline import Pipeline
+from tests.support.pipeline import Pipeline, s3_buckets
 from tests.support.servers import MotoServer, SeaweedServer
-
-
-def s3_buckets(endpoint: str, suffix: str) -> dict[str, str]:
-    env = {}
-    for bucket, name in (("INPUT", "input"), ("STAGE1", "stage-1"), ("OUTPUT", "output")):
-        env[f"FACEREEL_{bucket}__BACKEND"] = "s3"
-        env[f"FACEREEL_{bucket}__ENDPOINT"] = endpoint
-        env[f"FACEREEL_{bucket}__NAME"] = f"{name}-{suffix}"
-    return env
 
 
 @pytest.mark.slow

@@ -103,3 +103,13 @@ class Pipeline:
             time.sleep(1.0)
         raise AssertionError(f"pipeline did not finish in {timeout_s} s: {self.status()}\n"
                              + self.log.read_text(errors="replace")[-3000:])
+
+
+def s3_buckets(endpoint: str, suffix: str) -> dict[str, str]:
+    """Settings putting the three buckets on an S3 endpoint, named with `suffix`."""
+    env = {}
+    for bucket, name in (("INPUT", "input"), ("STAGE1", "stage-1"), ("OUTPUT", "output")):
+        env[f"FACEREEL_{bucket}__BACKEND"] = "s3"
+        env[f"FACEREEL_{bucket}__ENDPOINT"] = endpoint
+        env[f"FACEREEL_{bucket}__NAME"] = f"{name}-{suffix}"
+    return env
