@@ -55,7 +55,7 @@ def tier_queue(settings: Settings, name: str, interactive: bool = False) -> Queu
     few milliseconds instead of every 50 (SQS long polling answers at once either way)."""
     if settings.queue_backend == "sqlite":
         return SqliteQueue(settings.data_dir / "queues.db", name, settings.visibility,
-                           settings.max_attempts, poll_s=0.004 if interactive else POLL_S)
+                           settings.max_attempts, poll_s=0.01 if interactive else POLL_S)
     from facereel.ports.sqs_queue import SqsQueue
 
     return SqsQueue(sqs_client(settings), f"{settings.queue_prefix}-{name}", settings.visibility,
