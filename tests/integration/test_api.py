@@ -136,7 +136,9 @@ def test_both_keys_work_and_the_session_cookie_logs_in(live: Live) -> None:
     assert browser.post("/v1/session", json={"api_key": KEY}).status_code == 204
     page = browser.get("/")
     assert page.status_code == 200 and 'id="upload-input"' in page.text
-    assert browser.get("/v1/status").json()["workers"] == {"pipeline": 1, "app": 1}
+    status = browser.get("/v1/status").json()
+    assert status["workers"] == {"pipeline": 1, "app": 1}
+    assert set(status["queues"]) == {"split", "recognise", "publish", "images"}
     assert browser.delete("/v1/session").status_code == 204
     assert browser.get("/v1/status").status_code == 401
 

@@ -71,8 +71,12 @@ def metrics(svc: Svc) -> Response:
 
 @router.get("/v1/status", tags=["service"])
 def status(svc: Svc) -> dict[str, Any]:
-    """Queue depths, video counts and workers."""
+    """Queue depths (pipeline stages and image requests), video counts and workers."""
     report: dict[str, Any] = pipeline_status(svc.ports).to_dict()
+    if svc.images is not None:
+        depth = svc.images.requests.depth()
+        report["queues"]["images"] = {"visible": depth.visible, "in_flight": depth.in_flight,
+                                      "delayed": depth.delayed, "dead": depth.dead}
     report["workers"] = svc.workers()
     return report
 
