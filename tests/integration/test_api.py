@@ -134,6 +134,10 @@ def test_both_keys_work_and_the_session_cookie_logs_in(live: Live) -> None:
     assert browser.get("/").status_code == 401
     assert browser.post("/v1/session", json={"api_key": "nope"}).status_code == 401
     assert browser.post("/v1/session", json={"api_key": KEY}).status_code == 204
+    cookie = browser.cookies["facereel_session"]
+    assert KEY not in cookie, "the cookie holds a token derived from the key, not the key"
+    assert live.client.get("/v1/status", headers={"Authorization": f"Bearer {cookie}"}
+                           ).status_code == 401
     page = browser.get("/")
     assert page.status_code == 200 and 'id="upload-input"' in page.text
     status = browser.get("/v1/status").json()

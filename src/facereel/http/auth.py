@@ -4,6 +4,7 @@ which `facereel up` allows only on a loopback address."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 
@@ -24,24 +25,39 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def session_token(key: str) -> str:
+    """What the session cookie holds: derived from a key, not the key itself, so a cookie
+    read off a browser is no Bearer key for scripts (and dies when the key is revoked)."""
+    return hmac.new(key.encode(), b"facereel-session-v1", hashlib.sha256).hexdigest()
+
+
 def presented_key(request: Request) -> str:
     header = request.headers.get("authorization", "")
-    if header[:7].lower() == "bearer ":
-        return header[7:].strip()
-    return request.cookies.get(COOKIE, "")
+    return header[7:].strip() if header[:7].lower() == "bearer " else ""
 
 
-def key_is_valid(candidate: str, keys: list[str]) -> bool:
-    """Constant-time check against every configured key (no early exit on a match)."""
+def _matches(candidate: str, secrets: list[str]) -> bool:
+    """Constant-time check against every secret (no early exit on a match)."""
     matched = False
-    for key in keys:
-        matched |= hmac.compare_digest(candidate.encode(), key.encode())
+    for secret in secrets:
+        matched |= hmac.compare_digest(candidate.encode(), secret.encode())
     return matched and bool(candidate)
 
 
-def require_key(request: Request, keys: list[str]) -> None:
+def key_is_valid(candidate: str, keys: list[str]) -> bool:
+    return _matches(candidate, keys)
+
+
+def is_authorized(request: Request, keys: list[str]) -> bool:
+    """A valid Bearer key, or a session cookie made from one."""
     if not keys:
-        return
-    if not key_is_valid(presented_key(request), keys):
+        return True
+    if key_is_valid(presented_key(request), keys):
+        return True
+    return _matches(request.cookies.get(COOKIE, ""), [session_token(k) for k in keys])
+
+
+def require_key(request: Request, keys: list[str]) -> None:
+    if not is_authorized(request, keys):
         raise ApiError(401, "unauthorized", "a valid API key is required "
                        "(Authorization: Bearer <key>)", UNAUTHORIZED_HEADERS)

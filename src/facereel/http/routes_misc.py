@@ -10,7 +10,14 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
-from facereel.http.auth import COOKIE, UNAUTHORIZED_HEADERS, key_is_valid, presented_key
+from facereel.http.auth import (
+    COOKIE,
+    UNAUTHORIZED_HEADERS,
+    is_authorized,
+    key_is_valid,
+    presented_key,
+    session_token,
+)
 from facereel.http.errors import ApiError
 from facereel.http.services import Svc
 from facereel.runtime.status import pipeline_status
@@ -42,7 +49,7 @@ def login(svc: Svc, request: Request, body: Login | None = None) -> Response:
     if keys and not key_is_valid(key, keys):
         raise ApiError(401, "unauthorized", "unknown API key", UNAUTHORIZED_HEADERS)
     response = Response(status_code=204)
-    response.set_cookie(COOKIE, key, httponly=True, samesite="strict",
+    response.set_cookie(COOKIE, session_token(key), httponly=True, samesite="strict",
                         secure=request.url.scheme == "https")
     return response
 
@@ -52,7 +59,7 @@ def index(svc: Svc, request: Request) -> HTMLResponse:
     """The web page. Without a key it answers 401 with the same page, which then shows its
     login form (a browser cannot add an Authorization header to a navigation)."""
     keys = svc.settings.api_key_list
-    status = 200 if not keys or key_is_valid(presented_key(request), keys) else 401
+    status = 200 if is_authorized(request, keys) else 401
     return HTMLResponse(page(), status_code=status)
 
 
