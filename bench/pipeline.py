@@ -92,8 +92,11 @@ def pipeline(videos: Path, workers: int, state: Path, env: dict[str, str],
     """Upload-to-last-result wall time and CPU time of the service tree and the uploader
     (and of the storage server, when it runs on the same cores)."""
     shutil.rmtree(state, ignore_errors=True)
+    # FACEREEL_PORT=0: the pipeline alone, as issue 3 measured it (the HTTP tier and its idle
+    # app worker are measured by bench/images.py)
     environment = {**os.environ, **env, "FACEREEL_DATA_DIR": str(state),
-                   "FACEREEL_POLL_INTERVAL": "0.2", "FACEREEL_SETTLE": "0.2"}
+                   "FACEREEL_POLL_INTERVAL": "0.2", "FACEREEL_SETTLE": "0.2",
+                   "FACEREEL_PORT": "0"}
     base = [str(FACEREEL)]
     subprocess.run([*base, "gallery", "import", str(data_dir() / "encoding")],
                    env=environment, check=True, capture_output=True)
