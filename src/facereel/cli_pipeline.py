@@ -105,6 +105,19 @@ def worker(data_dir: DataDirOpt = None) -> None:
         stop.set()
 
 
+def app_worker(data_dir: DataDirOpt = None) -> None:
+    """Run one app-tier worker in the foreground: answer image requests from the request
+    queue (what an EC2 app-tier instance runs at boot; `up` starts its own locally)."""
+    from facereel.runtime.imagetier import serve_images
+
+    settings = _settings(data_dir=data_dir)
+    stop = threading.Event()
+    try:
+        serve_images(settings, os.getpid(), stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
 def status(
     data_dir: DataDirOpt = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -164,3 +177,4 @@ def workload(
 def register(app: typer.Typer) -> None:
     for command in (up, watch, worker, status, workload):
         app.command()(command)
+    app.command("app-worker")(app_worker)

@@ -124,6 +124,15 @@ class Settings(BaseSettings):
     app_workers_max: int = Field(0, ge=0, description="app-tier workers at most (0 = cores)")
     backlog_per_worker: float = Field(4.0, gt=0, description="queued images per app worker")
     scale_in_delay: float = Field(20.0, ge=0, description="seconds of low load before scaling in")
+    app_tier: Literal["local", "ec2"] = Field("local", description="where app-tier workers run: "
+                                              "local processes, or EC2 instances")
+    ec2_image_id: str = Field("", description="AMI of app-tier instances (app_tier=ec2); it "
+                              "should start `facereel app-worker` at boot")
+    ec2_instance_type: str = "t3.micro"
+    ec2_user_data: str = Field("", description="user data (boot script) of app-tier instances")
+    ec2_subnet_id: str | None = None
+    ec2_key_name: str | None = None
+    ec2_endpoint: str | None = None
 
     @field_validator("sampling")
     @classmethod

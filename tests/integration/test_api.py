@@ -288,6 +288,11 @@ def test_people_are_listed_created_edited_and_deleted(live: Live) -> None:
     assert client.delete("/v1/people/Ada Lovelace", headers=AUTH).status_code == 204
     assert client.get("/v1/people/Ada Lovelace", headers=AUTH).status_code == 404
     assert client.delete("/v1/people/Ada Lovelace", headers=AUTH).status_code == 404
+    for name in ("Grace", "Linus"):
+        assert client.post("/v1/people", json={"name": name}, headers=AUTH).status_code == 201
+    several = client.delete("/v1/people?name=Grace&name=Linus&name=Ghost", headers=AUTH)
+    assert several.json() == {"deleted": ["Grace", "Linus"], "not_found": ["Ghost"]}
+    assert client.delete("/v1/people", headers=AUTH).status_code == 400  # no delete-everyone
     assert client.post("/v1/people", json={"name": "bad\u0007name"},
                        headers=AUTH).status_code == 400
     assert client.post("/v1/people", json={"name": "x", "metadata": {"name": "y"}},

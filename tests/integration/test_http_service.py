@@ -11,8 +11,9 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import httpx
@@ -74,10 +75,10 @@ def test_the_api_end_to_end(service: HttpService, clips: dict[str, Path],
         assert client.get("/").status_code == 200
 
 
-async def _burst(url: str, key: str, frames: list[tuple[Path, str]]
+async def _burst(url: str, key: str, frames: list[tuple[Path, str]], count: int = BURST
                  ) -> list[tuple[float, int, str, str]]:
-    """BURST requests at once; (latency, status, answer, expected) each."""
-    limits = httpx.Limits(max_connections=BURST, max_keepalive_connections=BURST)
+    """`count` requests at once; (latency, status, answer, expected) each."""
+    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120,
                                  headers={"Authorization": f"Bearer {key}"}) as client:
         async def one(number: int) -> tuple[float, int, str, str]:
@@ -89,7 +90,7 @@ async def _burst(url: str, key: str, frames: list[tuple[Path, str]]
             return time.perf_counter() - started, response.status_code, response.text, \
                 f"{name}:{person}"
 
-        return await asyncio.gather(*(one(n) for n in range(BURST)))
+        return await asyncio.gather(*(one(n) for n in range(count)))
 
 
 def _app_workers(client: httpx.Client) -> int:
@@ -199,3 +200,59 @@ def test_the_image_tier_over_sqs_and_s3(moto: MotoServer, cse546: Path,
     assert f"img-{suffix}-images" in names
     assert any(name.startswith(f"img-{suffix}-images-reply-") for name in names)
     assert not (tmp_path / "state" / "buckets").exists(), "images went to S3, not to disk"
+
+
+def _tier_instances(ec2: Any) -> int:
+    pages = ec2.get_paginator("describe_instances").paginate(Filters=[
+        {"Name": "tag:facereel-role", "Values": ["app-tier"]},
+        {"Name": "instance-state-name", "Values": ["pending", "running"]}])
+    return sum(len(r["Instances"]) for page in pages for r in page["Reservations"])
+
+
+def test_the_autoscaler_launches_and_terminates_ec2_app_instances(
+        moto: MotoServer, cse546: Path, frames: list[tuple[Path, str]], tmp_path: Path) -> None:
+    """app_tier=ec2: a backlog launches tagged instances (moto), a `facereel app-worker`
+    process plays the booted instance and answers, and the idle tier is terminated."""
+    suffix = uuid.uuid4().hex[:8]
+    ec2 = boto3.client("ec2", endpoint_url=moto.endpoint, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    assert _tier_instances(ec2) == 0
+    service = HttpService(tmp_path / "state", env={
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "us-east-1", **s3_buckets(moto.endpoint, suffix),
+        "FACEREEL_QUEUE_BACKEND": "sqs", "FACEREEL_SQS_ENDPOINT": moto.endpoint,
+        "FACEREEL_QUEUE_PREFIX": f"ec2-{suffix}", "FACEREEL_APP_TIER": "ec2",
+        "FACEREEL_EC2_IMAGE_ID": ec2.describe_images()["Images"][0]["ImageId"],
+        "FACEREEL_EC2_ENDPOINT": moto.endpoint, "FACEREEL_APP_WORKERS_MIN": "0",
+        "FACEREEL_APP_WORKERS_MAX": "2", "FACEREEL_SCALE_IN_DELAY": "1"})
+    service.cli("gallery", "import", str(cse546 / "encoding"))
+    service.start()
+    instance: subprocess.Popen[bytes] | None = None
+    try:
+        service.wait_log("HTTP API listening")
+        asked = frames[::4]
+        answers: list[list[tuple[float, int, str, str]]] = []
+        burst = threading.Thread(target=lambda: answers.append(asyncio.run(
+            _burst(service.url, service.api_key, asked, len(asked)))))
+        burst.start()
+        _wait_until(lambda: _tier_instances(ec2) == 2, "the backlog did not launch 2 instances")
+        with (tmp_path / "instance.log").open("wb") as log:  # the booted instance's worker
+            instance = subprocess.Popen([*FACEREEL, "app-worker", "--data-dir",
+                                         str(service.data_dir)], env=service.env,
+                                        stdout=log, stderr=subprocess.STDOUT)
+        burst.join(timeout=180)
+        assert [a[2] for a in answers[0]] == [a[3] for a in answers[0]]
+        _wait_until(lambda: _tier_instances(ec2) == 0, "the idle tier was not terminated")
+    finally:
+        if instance is not None:
+            instance.terminate()
+            instance.wait(timeout=30)
+        assert service.stop() == 0
+    assert "autoscale scale_in" in service.log.read_text()
+
+
+def _wait_until(condition: Callable[[], bool], message: str, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, message
+        time.sleep(0.2)

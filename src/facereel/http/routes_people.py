@@ -13,7 +13,7 @@ import unicodedata
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -132,19 +132,31 @@ def replace_person(svc: Svc, name: str, body: MetadataUpdate) -> dict[str, Any]:
     return _find(svc, name)
 
 
+def _forget(svc: Services, names: list[str]) -> list[str]:
+    """Remove people's gallery faces and metadata records; the names that existed."""
+    with svc.gallery_lock:
+        gallery = _gallery(svc)
+        removed = {name for name in names if gallery.remove(name)}
+        if removed:
+            _save(svc, gallery)
+        described = {name for name in names if svc.ports.metadata.delete_person(name)}
+    return [name for name in names if name in removed | described]
+
+
 @router.delete("/v1/people/{name}", status_code=204)
 def delete_person(svc: Svc, name: str) -> Response:
     """Forget a person: their gallery faces and their metadata record."""
-    name = check_name(name)
-    with svc.gallery_lock:
-        gallery = _gallery(svc)
-        removed = gallery.remove(name)
-        if removed:
-            _save(svc, gallery)
-        described = svc.ports.metadata.delete_person(name)
-    if not removed and not described:
+    if not _forget(svc, [check_name(name)]):
         raise ApiError(404, "not_found", f"nobody called {name!r} is enrolled")
     return Response(status_code=204)
+
+
+@router.delete("/v1/people")
+def delete_people(svc: Svc, name: Annotated[list[str], Query()]) -> dict[str, list[str]]:
+    """Forget several people at once (`?name=a&name=b`); there is no delete-everyone."""
+    names = [check_name(n) for n in name]
+    deleted = _forget(svc, names)
+    return {"deleted": deleted, "not_found": [n for n in names if n not in deleted]}
 
 
 def _enrol_photos(svc: Services, name: str, folder: Path) -> dict[str, Any]:

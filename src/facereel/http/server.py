@@ -9,16 +9,22 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from facereel.config import Settings
 from facereel.errors import ConfigError
 from facereel.http.auth import is_loopback
 from facereel.http.metrics import LiveState, Metrics, ScalerState
 from facereel.http.services import Services
-from facereel.runtime.autoscale import Autoscaler, ScalingDecision, ScalingPolicy
+from facereel.runtime.autoscale import (
+    Autoscaler,
+    ScalingDecision,
+    ScalingPolicy,
+    WorkerProvider,
+)
 from facereel.runtime.imagetier import ImageTierClient, image_worker_main
 from facereel.runtime.jobs import JobStore
-from facereel.runtime.providers import LocalProcessProvider
+from facereel.runtime.providers import Ec2Provider, LocalProcessProvider, make_ec2
 from facereel.runtime.service import Supervisor
 from facereel.runtime.watcher import Watcher
 from facereel.runtime.wiring import Ports, build_ports
@@ -59,19 +65,50 @@ def scaling_policy(settings: Settings) -> ScalingPolicy:
                          scale_in_delay_s=settings.scale_in_delay)
 
 
+class AppTierProvider(WorkerProvider, Protocol):
+    def stop_all(self, timeout_s: float = 30.0) -> None: ...
+
+
+def app_tier_provider(settings: Settings) -> AppTierProvider:
+    """Local worker processes, or EC2 instances (which run `facereel app-worker` and reach
+    the same queues and buckets: use SQS and S3 with them)."""
+    check_app_tier(settings)
+    if settings.app_tier == "local":
+        return LocalProcessProvider(functools.partial(image_worker_main, settings))
+    client = make_ec2(settings.aws_region, settings.ec2_endpoint, settings.aws_access_key,
+                      settings.aws_secret_key)
+    return Ec2Provider(client, settings.ec2_image_id, settings.ec2_instance_type,
+                       user_data=settings.ec2_user_data, subnet_id=settings.ec2_subnet_id,
+                       key_name=settings.ec2_key_name)
+
+
+def check_app_tier(settings: Settings) -> None:
+    if settings.app_tier == "local":
+        return
+    if not settings.ec2_image_id:
+        raise ConfigError("app_tier=ec2 needs FACEREEL_EC2_IMAGE_ID (the AMI of app-tier "
+                          "instances)")
+    if settings.queue_backend != "sqs":
+        raise ConfigError("app_tier=ec2 needs FACEREEL_QUEUE_BACKEND=sqs: instances cannot "
+                          "read this machine's SQLite queues")
+    if settings.stage1.backend != "s3":
+        raise ConfigError("app_tier=ec2 needs the stage-1 bucket on S3 "
+                          "(FACEREEL_STAGE1__BACKEND=s3): instances fetch the images there")
+
+
 @dataclass
 class ImageTier:
-    """App-tier worker processes, the autoscaler sizing them, and the web side's client."""
+    """App-tier workers, the autoscaler sizing them, and the web side's client."""
 
     client: ImageTierClient
-    provider: LocalProcessProvider
+    provider: AppTierProvider
     autoscaler: Autoscaler
 
     @classmethod
     def start(cls, settings: Settings, ports: Ports,
               on_decision: Callable[[ScalingDecision], None]) -> ImageTier:
+        provider = app_tier_provider(settings)
         client = ImageTierClient(settings, ports)
-        provider = LocalProcessProvider(functools.partial(image_worker_main, settings))
         autoscaler = Autoscaler(provider, client.requests, scaling_policy(settings),
                                 on_decision=on_decision)
         autoscaler.step()  # the minimum workers start loading models now, not at first request
@@ -105,6 +142,7 @@ class HttpTier:
 
     def __init__(self, settings: Settings, ready: Callable[[str], None] | None = None) -> None:
         check_exposure(settings)
+        check_app_tier(settings)
         self.settings = settings
         self.ready = ready
         self.socket = bind(settings)

@@ -193,12 +193,17 @@ def answer_one(queue: Queue, recognizer: Callable[[], Recognizer], ports: Ports,
 
 
 def image_worker_main(settings: Settings, slot: int, stop: Any) -> None:
-    """An app-tier worker process: answer image requests until asked to stop."""
+    """An app-tier worker process started by `facereel up`: Ctrl-C is the parent's."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    configure(settings.log_level, settings.log_format)
+    serve_images(settings, slot, stop)
+
+
+def serve_images(settings: Settings, slot: int, stop: Any) -> None:
+    """Answer image requests until `stop` is set (or whoever started us is gone)."""
     from facereel.runtime.stages import StageContext
     from facereel.runtime.workers import UntilOrphaned
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    configure(settings.log_level, settings.log_format)
     ports = build_ports(settings)
     context = StageContext(settings, ports)
     queue = tier_queue(settings, REQUESTS, interactive=True)

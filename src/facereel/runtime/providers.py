@@ -161,6 +161,11 @@ class Ec2Provider:
     def count(self) -> int:
         return len(self.instances())
 
+    def stop_all(self, timeout_s: float = 0.0) -> None:
+        """Terminate every instance of this tier (the web tier is shutting down: nothing is
+        left running, and paid for, without anyone to send it requests)."""
+        self.scale_to(0)
+
     def scale_to(self, target: int) -> None:
         if target < 0:
             raise ValueError(f"cannot scale to {target} instances")
