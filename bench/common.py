@@ -6,12 +6,15 @@ need the same view of the ground truth and the same measuring stick, so it lives
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import os
 import queue
 import resource
+import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -22,21 +25,16 @@ from typing import Any, NamedTuple
 import psutil
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))  # the ground truth lives beside the tests
+from tests.support.truth import CLIP_PEOPLE  # noqa: E402
+
+FACEREEL = Path(sys.executable).parent / "facereel"
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "cse546"
 CLIP_NAMES = ("test_0", "test_1", "test_2", "test_4", "test_5", "test_6", "test_7", "test_8")
 
 # Who appears in each of the 8 real clips (checked against mapping + student_data.json by
-# check_clip_people, so a wrong entry here cannot silently skew a benchmark).
-CLIP_PERSON: dict[str, str] = {
-    "test_0": "president_trump",
-    "test_1": "president_biden",
-    "test_2": "mr_bean",
-    "test_4": "johnny_dep",
-    "test_5": "vin_diesel",
-    "test_6": "floki",
-    "test_7": "morgan_freeman",
-    "test_8": "president_obama",
-}
+# check_clip_people, so a wrong entry cannot silently skew a benchmark).
+CLIP_PERSON: dict[str, str] = CLIP_PEOPLE
 
 
 def data_dir() -> Path:
@@ -154,6 +152,27 @@ def run_measured(command: list[str], interval: float = 0.05, cwd: Path | None = 
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         out.seek(0)
         return RunStats(wall, peak, popen.returncode, out.read(), cpu)
+
+
+def recognize_measured(target: Path, workers: int, state: Path) -> RunStats:
+    """`facereel recognize --json` on `target` against the `encoding` gallery, measured, with
+    a fresh state folder; exits with facereel's output when it fails."""
+    shutil.rmtree(state, ignore_errors=True)
+    stats = run_measured([str(FACEREEL), "recognize", str(target), "--json", "--workers",
+                          str(workers), "--gallery", str(data_dir() / "encoding"),
+                          "--data-dir", str(state)])
+    if stats.returncode:
+        raise SystemExit(f"facereel recognize failed:\n{stats.stdout}")
+    return stats
+
+
+def bench_arguments(argv: list[str] | None, description: str) -> argparse.Namespace:
+    """The options every video benchmark takes: --rounds, --workers, --out."""
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "out")
+    return parser.parse_args(argv)
 
 
 def _drain_into_encoder(output: Any, stream: Any, frames: queue.Queue[Any]) -> None:

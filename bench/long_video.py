@@ -11,9 +11,7 @@ in it and when. Every appearance in truth.json must come back with start and end
 
 from __future__ import annotations
 
-import argparse
 import json
-import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -21,10 +19,9 @@ from typing import Any
 
 import imageio_ffmpeg
 
-from common import data_dir, run_measured
+from common import bench_arguments, recognize_measured, run_measured
 
 BENCH = Path(__file__).resolve().parent
-FACEREEL = Path(sys.executable).parent / "facereel"
 TOLERANCE_S = 0.5
 
 
@@ -47,13 +44,7 @@ def decode_seconds(video: Path) -> float:
 
 
 def recognise(video: Path, workers: int, out: Path) -> tuple[float, float, dict[str, Any]]:
-    state = out / "facereel-long-state"
-    shutil.rmtree(state, ignore_errors=True)
-    stats = run_measured([str(FACEREEL), "recognize", str(video), "--json", "--workers",
-                          str(workers), "--gallery", str(data_dir() / "encoding"),
-                          "--data-dir", str(state)])
-    if stats.returncode:
-        raise SystemExit(f"facereel failed:\n{stats.stdout}")
+    stats = recognize_measured(video, workers, out / "facereel-long-state")
     return stats.wall_seconds, stats.peak_rss_bytes, json.loads(stats.stdout)
 
 
@@ -117,11 +108,7 @@ def measure(rounds: int, workers: int, out: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=BENCH / "out")
-    args = parser.parse_args(argv)
+    args = bench_arguments(argv, __doc__ or "")
     report = measure(args.rounds, args.workers, args.out)
     (args.out / "long_video.json").write_text(json.dumps(report, indent=1))
     accuracy = report["accuracy"]

@@ -11,7 +11,6 @@ every video is published.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -29,7 +28,7 @@ from typing import Any
 
 import psutil
 
-from common import REPO_ROOT, data_dir, run_measured
+from common import FACEREEL, REPO_ROOT, bench_arguments, data_dir, recognize_measured, run_measured
 
 sys.path.insert(0, str(REPO_ROOT))
 from tests.support.servers import SeaweedServer
@@ -38,7 +37,6 @@ from facereel.config import Settings
 from facereel.runtime.wiring import build_ports
 
 BENCH = Path(__file__).resolve().parent
-FACEREEL = Path(sys.executable).parent / "facereel"
 
 
 def start_up(videos: Path, workers: int, out: Path) -> Timing:
@@ -66,13 +64,7 @@ def _tree_cpu(pid: int) -> float:
 
 
 def one_shot(videos: Path, workers: int, out: Path) -> Timing:
-    state = out / "oneshot-state"
-    shutil.rmtree(state, ignore_errors=True)
-    stats = run_measured([str(FACEREEL), "recognize", str(videos), "--json", "--workers",
-                          str(workers), "--gallery", str(data_dir() / "encoding"),
-                          "--data-dir", str(state)])
-    if stats.returncode:
-        raise SystemExit(f"one-shot failed:\n{stats.stdout}")
+    stats = recognize_measured(videos, workers, out / "oneshot-state")
     return stats.wall_seconds, stats.cpu_seconds
 
 
@@ -187,11 +179,7 @@ def _report(results: dict[str, list[Timing]], count: int) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=BENCH / "out")
-    args = parser.parse_args(argv)
+    args = bench_arguments(argv, __doc__ or "")
     videos = args.out / "videos"
     if not (videos / "manifest.json").exists():
         subprocess.run([sys.executable, str(BENCH / "make_videos.py"), "--out", str(videos)],

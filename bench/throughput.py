@@ -11,18 +11,15 @@ back to back, and the median over rounds is reported. Accuracy is graded the cou
 
 from __future__ import annotations
 
-import argparse
 import json
-import shutil
 import statistics
 import sys
 from pathlib import Path
 from typing import Any
 
-from common import RunStats, data_dir, grade, run_measured
+from common import RunStats, bench_arguments, data_dir, grade, recognize_measured, run_measured
 
 BENCH = Path(__file__).resolve().parent
-FACEREEL = Path(sys.executable).parent / "facereel"
 
 
 def build_videos(out: Path) -> Path:
@@ -43,13 +40,7 @@ def run_reference(videos: Path, workers: int, out: Path) -> tuple[RunStats, dict
 
 
 def run_facereel(videos: Path, workers: int, out: Path) -> tuple[RunStats, dict[str, Any]]:
-    state = out / "facereel-state"
-    shutil.rmtree(state, ignore_errors=True)
-    command = [str(FACEREEL), "recognize", str(videos), "--json", "--workers", str(workers),
-               "--gallery", str(data_dir() / "encoding"), "--data-dir", str(state)]
-    stats = run_measured(command)
-    if stats.returncode:
-        raise SystemExit(f"facereel failed:\n{stats.stdout}")
+    stats = recognize_measured(videos, workers, out / "facereel-state")
     docs = [json.loads(line) for line in stats.stdout.splitlines() if line.strip()]
     predictions = {d["video"]: (d["people"][0]["person"] if d["people"] else None) for d in docs}
     return stats, predictions
@@ -117,11 +108,7 @@ def table(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=BENCH / "out")
-    args = parser.parse_args(argv)
+    args = bench_arguments(argv, __doc__ or "")
     args.out.mkdir(parents=True, exist_ok=True)
     report = measure(args.rounds, args.workers, args.out)
     (args.out / "throughput.json").write_text(json.dumps(report, indent=1))

@@ -13,6 +13,9 @@ from facereel.core.recognize import Recognizer
 from facereel.ports.metadata import read_people_json
 from facereel.ports.sqlite_metadata import SqliteMetadata
 from facereel.runtime.context import build_recognizer
+from tests.support.truth import CLIP_PEOPLE
+
+__all__ = ["CLIP_PEOPLE", "REPO_ROOT"]  # imported by the test modules
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "cse546"
@@ -40,17 +43,6 @@ def clips(cse546: Path) -> dict[str, Path]:
     return {p.stem: p for p in sorted((cse546 / "videos").glob("*.mp4"))}
 
 
-# Who appears in each real clip (published ground truth: mapping + student_data.json).
-CLIP_PEOPLE = {
-    "test_0": "president_trump",
-    "test_1": "president_biden",
-    "test_2": "mr_bean",
-    "test_4": "johnny_dep",
-    "test_5": "vin_diesel",
-    "test_6": "floki",
-    "test_7": "morgan_freeman",
-    "test_8": "president_obama",
-}
 
 
 @pytest.fixture(scope="session")
