@@ -106,15 +106,9 @@ def run_config(name: str, frames: Frames, out: Path, sequential: int,
     service = HttpService(state, workers=1, env={
         "FACEREEL_APP_WORKERS_MIN": str(low), "FACEREEL_APP_WORKERS_MAX": str(high),
         "FACEREEL_SCALE_IN_DELAY": "20"})
-    service.cli("gallery", "import", str(data_dir() / "encoding"))
-    service.cli("metadata", "load", str(data_dir() / "student_data.json"))
-    service.start()
-    try:
-        service.wait_ready()
+    with service.running(data_dir()):
         time.sleep(3 if low > 1 else 0.5)  # let every fixed worker load its models
         return measure(service, frames, sequential, burst)
-    finally:
-        service.stop()
 
 
 def main() -> None:

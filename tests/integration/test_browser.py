@@ -50,15 +50,8 @@ def chromium() -> str:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory, cse546: Path) -> Iterator[HttpService]:
-    service = HttpService(tmp_path_factory.mktemp("browser") / "data")
-    service.cli("gallery", "import", str(cse546 / "encoding"))
-    service.cli("metadata", "load", str(cse546 / "student_data.json"))
-    service.start()
-    try:
-        service.wait_ready()
+    with HttpService(tmp_path_factory.mktemp("browser") / "data").running(cse546) as service:
         yield service
-    finally:
-        assert service.stop() == 0
 
 
 def artifacts() -> Path:

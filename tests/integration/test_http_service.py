@@ -34,14 +34,8 @@ def service(tmp_path_factory: pytest.TempPathFactory, cse546: Path) -> Iterator[
     service = HttpService(tmp_path_factory.mktemp("up") / "data", env={
         "FACEREEL_APP_WORKERS_MIN": "1", "FACEREEL_APP_WORKERS_MAX": "2",
         "FACEREEL_BACKLOG_PER_WORKER": "4", "FACEREEL_SCALE_IN_DELAY": str(SCALE_IN_DELAY_S)})
-    service.cli("gallery", "import", str(cse546 / "encoding"))
-    service.cli("metadata", "load", str(cse546 / "student_data.json"))
-    service.start()
-    try:
-        service.wait_ready()
+    with service.running(cse546):
         yield service
-    finally:
-        assert service.stop() == 0, service.log.read_text(errors="replace")[-3000:]
 
 
 @pytest.fixture(scope="module")

@@ -22,11 +22,6 @@ def workload_folder(cse546: Path, folder: Path) -> Path:
     return folder
 
 
-def prepare(pipeline: Pipeline, cse546: Path) -> None:
-    pipeline.cli("gallery", "import", str(cse546 / "encoding"))
-    pipeline.cli("metadata", "load", str(cse546 / "student_data.json"))
-
-
 def grade(pipeline: Pipeline, cse546: Path) -> str:
     result = pipeline.cli("grade", "--mapping", str(cse546 / "mapping"),
                           "--students", str(cse546 / "student_data.json"))
@@ -46,7 +41,7 @@ def output_sets(data_dir: Path) -> dict[str, set[str]]:
 @pytest.mark.slow
 def test_workload_graded_from_the_output_bucket(cse546: Path, tmp_path: Path) -> None:
     pipeline = Pipeline(tmp_path / "state")
-    prepare(pipeline, cse546)
+    pipeline.prepare(cse546)
     pipeline.start()
     try:
         uploaded = pipeline.cli("workload", str(workload_folder(cse546, tmp_path / "w")),
@@ -67,7 +62,7 @@ def test_workload_graded_from_the_output_bucket(cse546: Path, tmp_path: Path) ->
 def test_killed_workers_lose_nothing_and_duplicate_nothing(cse546: Path, clips: dict[str, Path],
                                                           tmp_path: Path) -> None:
     pipeline = Pipeline(tmp_path / "state")
-    prepare(pipeline, cse546)
+    pipeline.prepare(cse546)
     bad = make_bad_inputs(tmp_path / "bad", clips["test_5"])
     uploads = workload_folder(cse546, tmp_path / "w")
     for name in ("zero.mp4", "truncated.mp4", "notes.mp4"):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_pipeline_local import grade, prepare, workload_folder
+from tests.integration.test_pipeline_local import grade, workload_folder
 from tests.support.pipeline import Pipeline, s3_buckets
 from tests.support.servers import MotoServer, SeaweedServer
 
@@ -19,7 +19,7 @@ def test_workload_on_seaweedfs(seaweed: SeaweedServer, cse546: Path, tmp_path: P
     env = {"AWS_ACCESS_KEY_ID": seaweed.access_key, "AWS_SECRET_ACCESS_KEY": seaweed.secret_key,
            **s3_buckets(seaweed.endpoint, uuid.uuid4().hex[:8])}
     pipeline = Pipeline(tmp_path / "state", env)
-    prepare(pipeline, cse546)
+    pipeline.prepare(cse546)
     pipeline.start()
     try:
         pipeline.cli("workload", str(workload_folder(cse546, tmp_path / "w")))
@@ -43,7 +43,7 @@ def test_aws_services_with_s3_events(moto: MotoServer, cse546: Path, clips: dict
            "TABLE_NAME": f"students-{suffix}", "FACEREEL_VIDEOS_TABLE": f"videos-{suffix}",
            "FACEREEL_POLL_INTERVAL": "30"}  # polling would take 30 s: only events can be this fast
     pipeline = Pipeline(tmp_path / "state", env)
-    prepare(pipeline, cse546)
+    pipeline.prepare(cse546)
     pipeline.start()
     try:
         pipeline.wait_log("facereel is up")  # and subscribed to the bucket's events

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -24,6 +26,18 @@ class HttpService(Pipeline):
         super().__init__(data_dir, {"FACEREEL_PORT": str(self.port), "FACEREEL_API_KEYS": api_key,
                                     **(env or {})}, workers)
         self.url = f"http://127.0.0.1:{self.port}"
+
+    @contextmanager
+    def running(self, data: Path) -> Iterator[HttpService]:
+        """Prepared from a CSE546 data folder, started and ready; stopped cleanly after."""
+        self.prepare(data)
+        self.start()
+        try:
+            self.wait_ready()
+            yield self
+        finally:
+            code = self.stop()
+        assert code == 0, self.log.read_text(errors="replace")[-3000:]
 
     def client(self, timeout_s: float = 120.0) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=timeout_s,

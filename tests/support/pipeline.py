@@ -35,6 +35,11 @@ class Pipeline:
             raise AssertionError(f"facereel {' '.join(args)} failed:\n{result.stderr}")
         return result
 
+    def prepare(self, data: Path) -> None:
+        """Import the `encoding` gallery and the student metadata of a CSE546 data folder."""
+        self.cli("gallery", "import", str(data / "encoding"))
+        self.cli("metadata", "load", str(data / "student_data.json"))
+
     def start(self) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         handle = self.log.open("ab")
