@@ -36,16 +36,12 @@ def presented_key(request: Request) -> str:
     return header[7:].strip() if header[:7].lower() == "bearer " else ""
 
 
-def _matches(candidate: str, secrets: list[str]) -> bool:
+def key_is_valid(candidate: str, secrets: list[str]) -> bool:
     """Constant-time check against every secret (no early exit on a match)."""
     matched = False
     for secret in secrets:
         matched |= hmac.compare_digest(candidate.encode(), secret.encode())
     return matched and bool(candidate)
-
-
-def key_is_valid(candidate: str, keys: list[str]) -> bool:
-    return _matches(candidate, keys)
 
 
 def is_authorized(request: Request, keys: list[str]) -> bool:
@@ -54,7 +50,7 @@ def is_authorized(request: Request, keys: list[str]) -> bool:
         return True
     if key_is_valid(presented_key(request), keys):
         return True
-    return _matches(request.cookies.get(COOKIE, ""), [session_token(k) for k in keys])
+    return key_is_valid(request.cookies.get(COOKIE, ""), [session_token(k) for k in keys])
 
 
 def require_key(request: Request, keys: list[str]) -> None:

@@ -11,7 +11,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from facereel.http.errors import ApiError
 from facereel.http.services import Services, Svc
-from facereel.http.uploads import check_kind, read_limited, safe_name
+from facereel.http.uploads import (
+    check_kind,
+    read_limited,
+    refuse_declared_too_large,
+    safe_name,
+)
 from facereel.runtime.imagetier import ImageTierTimeoutError
 
 router = APIRouter(tags=["images"])
@@ -23,9 +28,7 @@ async def _answer(request: Request, upload: UploadFile | None, svc: Services) ->
     if svc.images is None:
         raise ApiError(503, "unavailable", "the image tier is not running")
     limit = int(svc.settings.max_image_mb * 2**20)
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise ApiError(413, "too_large", f"upload larger than the {limit / 2**20:g} MB limit")
+    refuse_declared_too_large(request, limit)
     name = safe_name(upload.filename, "image.jpg")
     data = await read_limited(upload, limit)
     check_kind(data[:512], name, ("image",))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from importlib import resources
 from typing import Any
 
@@ -81,9 +82,7 @@ def status(svc: Svc) -> dict[str, Any]:
     """Queue depths (pipeline stages and image requests), video counts and workers."""
     report: dict[str, Any] = pipeline_status(svc.ports).to_dict()
     if svc.images is not None:
-        depth = svc.images.requests.depth()
-        report["queues"]["images"] = {"visible": depth.visible, "in_flight": depth.in_flight,
-                                      "delayed": depth.delayed, "dead": depth.dead}
+        report["queues"]["images"] = asdict(svc.images.requests.depth())
     report["workers"] = svc.workers()
     return report
 

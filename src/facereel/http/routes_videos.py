@@ -16,7 +16,12 @@ from starlette.concurrency import run_in_threadpool
 
 from facereel.http.errors import ApiError
 from facereel.http.services import Services, Svc
-from facereel.http.uploads import check_kind, safe_name, spool_limited
+from facereel.http.uploads import (
+    check_kind,
+    refuse_declared_too_large,
+    safe_name,
+    spool_limited,
+)
 from facereel.ports.objectstore import key_problem
 from facereel.runtime.jobs import Job
 from facereel.runtime.publishing import output_stem
@@ -88,7 +93,7 @@ async def upload_video(svc: Svc, request: Request,
     if upload is None:
         raise ApiError(400, "invalid_request", "send the video as multipart field 'file'")
     limit = int(svc.settings.max_video_mb * 2**20)
-    _refuse_large(request, limit)
+    refuse_declared_too_large(request, limit)
     if key is not None and (problem := key_problem(key)) is not None:
         raise ApiError(400, "invalid_key", f"invalid object key {key!r}: {problem}")
     name = key or safe_name(upload.filename)
@@ -100,12 +105,6 @@ async def upload_video(svc: Svc, request: Request,
         path.unlink(missing_ok=True)
     job = await run_in_threadpool(_submit, svc, name)
     return job.to_dict()
-
-
-def _refuse_large(request: Request, limit: int) -> None:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise ApiError(413, "too_large", f"upload larger than the {limit / 2**20:g} MB limit")
 
 
 @router.get("/v1/jobs")

@@ -140,11 +140,10 @@ class HttpTier:
     """The API server and the image tier. Built in the main thread (so a refused address or a
     taken port fails `facereel up` at once, clearly); `run` serves until `stop` is set."""
 
-    def __init__(self, settings: Settings, ready: Callable[[str], None] | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         check_exposure(settings)
         check_app_tier(settings)
         self.settings = settings
-        self.ready = ready
         self.socket = bind(settings)
         host, port = self.socket.getsockname()[:2]
         self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
@@ -154,8 +153,11 @@ class HttpTier:
 
         from facereel.http.app import create_app
 
-        services, tier = build_services(self.settings, build_ports(self.settings),
-                                        supervisor.alive if supervisor else lambda: 0)
+        if supervisor is None:
+            services, tier = build_services(self.settings, build_ports(self.settings),
+                                            lambda: 0)
+        else:  # the ports `up` already opened
+            services, tier = build_services(self.settings, supervisor.ports, supervisor.alive)
         config = uvicorn.Config(create_app(services), log_config=None, access_log=False,
                                 timeout_graceful_shutdown=10, limit_concurrency=4096)
         server = uvicorn.Server(config)
@@ -165,8 +167,6 @@ class HttpTier:
         for thread in threads:
             thread.start()
         log.info("HTTP API listening on %s", self.url, extra={"url": self.url})
-        if self.ready is not None:
-            self.ready(self.url)
         try:
             stop.wait()
         finally:

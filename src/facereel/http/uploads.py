@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path, PurePosixPath
 
-from fastapi import UploadFile
+from fastapi import Request, UploadFile
 
 from facereel.core.sniff import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, MediaKind, sniff_bytes
 from facereel.http.errors import ApiError
@@ -34,6 +34,14 @@ def check_kind(head: bytes, name: str, allowed: tuple[MediaKind, ...]) -> MediaK
         raise ApiError(415, "wrong_extension",
                        f"{name}: holds a {what} but its name does not end like one")
     return kind
+
+
+def refuse_declared_too_large(request: Request, limit: int) -> None:
+    """413 before reading anything when the request says it is larger than `limit` (plus
+    room for the multipart framing); uploads that do not say are counted as they stream."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise ApiError(413, "too_large", f"upload larger than the {limit / 2**20:g} MB limit")
 
 
 def too_large(name: str, limit: int) -> ApiError:

@@ -163,7 +163,7 @@ def _error(body: Body, code: str, message: str) -> dict[str, Any]:
 
 
 def answer_one(queue: Queue, recognizer: Callable[[], Recognizer], ports: Ports,
-               replies: Callable[[str], Queue], listen_s: float = 0.25) -> bool:
+               replies: Callable[[str], Queue], listen_s: float) -> bool:
     """Take one request, answer it; False when there was none. The recognizer is asked for
     after the request arrives, so a person enrolled while we waited is already known."""
     messages = queue.receive(1, wait_s=listen_s)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from facereel.ports.queue import QueueDepth
 from facereel.runtime.wiring import STAGES, Ports
@@ -23,9 +23,7 @@ class PipelineStatus:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "queues": {name: {"visible": d.visible, "in_flight": d.in_flight,
-                              "delayed": d.delayed, "dead": d.dead}
-                       for name, d in self.queues.items()},
+            "queues": {name: asdict(d) for name, d in self.queues.items()},
             "videos": self.videos,
             "pending": self.pending,
             "dead_letters": self.dead,
