@@ -30,8 +30,8 @@ sys.path.insert(0, str(REPO_ROOT))
 from tests.support.frames import cut_frames
 from tests.support.http_service import HttpService
 
+from facereel.app.recognition import build_recognizer
 from facereel.config import Settings
-from facereel.runtime.context import build_recognizer
 
 Frames = list[tuple[Path, str]]
 CONFIGS = {  # name -> (min app workers, max app workers)

@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO_ROOT))
 from tests.support.servers import SeaweedServer
 
 from facereel.config import Settings
-from facereel.runtime.wiring import build_ports
+from facereel.pipeline.wiring import build_ports
 
 BENCH = Path(__file__).resolve().parent
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from facereel.app.recognition import build_recognizer
 from facereel.config import Settings
 from facereel.core.gallery_io import read_gallery_file
 from facereel.core.recognize import Recognizer
 from facereel.ports.metadata import read_people_json
-from facereel.ports.sqlite_metadata import SqliteMetadata
-from facereel.runtime.context import build_recognizer
+from facereel.ports.metadata.sqlite import SqliteMetadata
 from tests.support.truth import CLIP_PEOPLE
 
 __all__ = ["CLIP_PEOPLE", "REPO_ROOT"]  # imported by the test modules

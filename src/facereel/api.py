@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from facereel.app.recognition import embedder_dim, open_gallery
 from facereel.config import Settings
 from facereel.core.faces import FaceConfig, FaceModels
 from facereel.core.gallery import Gallery
@@ -16,7 +17,6 @@ from facereel.core.media import ImagePicture, load_image
 from facereel.core.recognize import Recognizer
 from facereel.core.results import VideoResult
 from facereel.core.types import Box, FloatArray, ImageArray
-from facereel.runtime.context import embedder_dim, open_gallery
 
 
 @dataclass(frozen=True, slots=True)

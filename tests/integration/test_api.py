@@ -17,16 +17,16 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from facereel.app.recognition import open_gallery
 from facereel.config import Settings
 from facereel.core.gallery_io import read_gallery_file
 from facereel.errors import ConfigError
 from facereel.http.app import create_app
 from facereel.http.server import HttpTier, build_services, check_exposure
 from facereel.http.services import Services
+from facereel.imagetier.client import ImageTierClient, ImageTierTimeoutError
+from facereel.pipeline.wiring import build_ports
 from facereel.ports.metadata import read_people_json
-from facereel.runtime.context import open_gallery
-from facereel.runtime.imagetier import ImageTierClient, ImageTierTimeoutError
-from facereel.runtime.wiring import build_ports
 from facereel.runtime.workers import Worker
 from tests.conftest import CLIP_PEOPLE
 from tests.support.frames import cut_frames

@@ -20,10 +20,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from facereel.ports import s3_store
-from facereel.ports.dynamo_metadata import DynamoMetadata, MetadataError, make_dynamo
-from facereel.ports.local_store import LocalObjectStore
 from facereel.ports.metadata import MetadataStore, VideoRecord, read_people_json
+from facereel.ports.metadata.dynamodb import DynamoMetadata, MetadataError, make_dynamo
+from facereel.ports.metadata.sqlite import SqliteMetadata
 from facereel.ports.objectstore import (
     InvalidKeyError,
     ObjectNotFoundError,
@@ -31,12 +30,17 @@ from facereel.ports.objectstore import (
     ObjectStoreError,
     md5_hex,
 )
+from facereel.ports.objectstore import s3 as s3_store
+from facereel.ports.objectstore.local import LocalObjectStore
+from facereel.ports.objectstore.s3 import S3ObjectStore, make_s3_client
+from facereel.ports.objectstore.s3_events import (
+    S3ObjectEvent,
+    enable_s3_notifications,
+    parse_s3_event,
+)
 from facereel.ports.queue import Queue, QueueDepth
-from facereel.ports.s3_events import S3ObjectEvent, enable_s3_notifications, parse_s3_event
-from facereel.ports.s3_store import S3ObjectStore, make_s3_client
-from facereel.ports.sqlite_metadata import SqliteMetadata
-from facereel.ports.sqlite_queue import SqliteQueue
-from facereel.ports.sqs_queue import QueueError, SqsQueue, make_sqs_client
+from facereel.ports.queue.sqlite import SqliteQueue
+from facereel.ports.queue.sqs import QueueError, SqsQueue, make_sqs_client
 from tests.support.servers import MotoServer, SeaweedServer, free_port
 
 QueueFactory = Callable[..., Queue]

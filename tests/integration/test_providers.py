@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from facereel.ports.sqlite_queue import SqliteQueue
-from facereel.runtime.autoscale import SCALE_IN, SCALE_OUT, Autoscaler, ScalingPolicy
-from facereel.runtime.providers import ROLE_TAG, Ec2Provider, LocalProcessProvider, make_ec2
+from facereel.imagetier.autoscale import SCALE_IN, SCALE_OUT, Autoscaler, ScalingPolicy
+from facereel.imagetier.providers import ROLE_TAG, Ec2Provider, LocalProcessProvider, make_ec2
+from facereel.ports.queue.sqlite import SqliteQueue
 from tests.support.provider_workers import pid_worker, queue_worker, stubborn_worker
 from tests.support.servers import MotoServer
 

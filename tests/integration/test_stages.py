@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from facereel.config import Settings
-from facereel.ports.local_store import LocalObjectStore
+from facereel.pipeline.stages import StageContext, publish, recognise, split
+from facereel.pipeline.wiring import Ports, build_ports
 from facereel.ports.objectstore import ObjectInfo, ObjectStoreError
-from facereel.runtime.stages import StageContext, publish, recognise, split
+from facereel.ports.objectstore.local import LocalObjectStore
 from facereel.runtime.watcher import Watcher
-from facereel.runtime.wiring import Ports, build_ports
 from facereel.runtime.workers import Worker
 
 

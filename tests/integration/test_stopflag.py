@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-from facereel.runtime.providers import LocalProcessProvider
+from facereel.imagetier.providers import LocalProcessProvider
 from facereel.runtime.stopflag import StopFlag
 from tests.support.provider_workers import long_waiter
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from facereel.ports.sqlite_queue import SqliteQueue
+from facereel.ports.queue.sqlite import SqliteQueue
 
 POLL_S = 0.05
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from facereel.ports.s3_store import make_s3_client
+from facereel.ports.objectstore.s3 import make_s3_client
 
 HOST = "127.0.0.1"
 GRPC_OFFSET = 10000  # SeaweedFS serves gRPC on each HTTP port + 10000

@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 
 from facereel.errors import ConfigError
-from facereel.ports.sqlite_queue import SqliteQueue
-from facereel.runtime.autoscale import (
+from facereel.imagetier.autoscale import (
     HOLD,
     SCALE_IN,
     SCALE_OUT,
     Autoscaler,
     ScalingPolicy,
 )
+from facereel.ports.queue.sqlite import SqliteQueue
 
 
 class FakeClock:

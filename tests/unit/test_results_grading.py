@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from facereel.app.grading import grade, load_results, read_mapping
 from facereel.core.results import (
     Appearance,
     PersonResult,
@@ -11,7 +12,6 @@ from facereel.core.results import (
     seed_csv,
     seed_txt,
 )
-from facereel.runtime.grading import grade, load_results, read_mapping
 
 
 def _result(video: str, person: str | None) -> VideoResult:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from facereel.config import Settings
-from facereel.legacy_env import legacy_settings
+from facereel.config.legacy_env import legacy_settings
 
 
 def test_original_deployment_names_map_to_settings(tmp_path: Path,

@@ -12,9 +12,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from facereel.runtime.autoscale import Autoscaler
-from facereel.runtime.status import pipeline_status
-from facereel.runtime.wiring import Ports
+from facereel.app.status import pipeline_status
+from facereel.imagetier.autoscale import Autoscaler
+from facereel.pipeline.wiring import Ports
 
 log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)

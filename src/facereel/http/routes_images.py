@@ -17,7 +17,7 @@ from facereel.http.uploads import (
     refuse_declared_too_large,
     safe_name,
 )
-from facereel.runtime.imagetier import ImageTierTimeoutError
+from facereel.imagetier.client import ImageTierTimeoutError
 
 router = APIRouter(tags=["images"])
 

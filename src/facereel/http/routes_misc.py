@@ -11,6 +11,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
+from facereel.app.status import pipeline_status
 from facereel.http.auth import (
     COOKIE,
     UNAUTHORIZED_HEADERS,
@@ -21,7 +22,6 @@ from facereel.http.auth import (
 )
 from facereel.http.errors import ApiError
 from facereel.http.services import Svc
-from facereel.runtime.status import pipeline_status
 
 public_router = APIRouter()
 router = APIRouter()

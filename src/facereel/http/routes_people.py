@@ -18,12 +18,12 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from facereel.app.enroll import enrol
+from facereel.app.recognition import open_gallery
 from facereel.core.gallery import Gallery
 from facereel.http.errors import ApiError
 from facereel.http.services import Services, Svc
 from facereel.http.uploads import check_kind, read_limited, safe_name
-from facereel.runtime.context import open_gallery
-from facereel.runtime.enroll import enrol
 
 router = APIRouter(tags=["people"])
 MAX_NAME = 100

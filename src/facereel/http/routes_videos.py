@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
+from facereel.app.jobs import Job
 from facereel.http.errors import ApiError
 from facereel.http.services import Services, Svc
 from facereel.http.uploads import (
@@ -22,9 +23,8 @@ from facereel.http.uploads import (
     safe_name,
     spool_limited,
 )
+from facereel.pipeline.publishing import output_stem
 from facereel.ports.objectstore import key_problem
-from facereel.runtime.jobs import Job
-from facereel.runtime.publishing import output_stem
 
 router = APIRouter(tags=["videos"])
 SHOT_KEY = re.compile(r"^[^\s]+/track\d{3}-shot\d{2}\.jpg$")

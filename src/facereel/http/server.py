@@ -11,23 +11,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from facereel.app.jobs import JobStore
 from facereel.config import Settings
 from facereel.errors import ConfigError
 from facereel.http.auth import is_loopback
 from facereel.http.metrics import LiveState, Metrics, ScalerState
 from facereel.http.services import Services
-from facereel.runtime.autoscale import (
+from facereel.imagetier.autoscale import (
     Autoscaler,
     ScalingDecision,
     ScalingPolicy,
     WorkerProvider,
 )
-from facereel.runtime.imagetier import ImageTierClient, image_worker_main
-from facereel.runtime.jobs import JobStore
-from facereel.runtime.providers import Ec2Provider, LocalProcessProvider, make_ec2
+from facereel.imagetier.client import ImageTierClient, image_worker_main
+from facereel.imagetier.providers import Ec2Provider, LocalProcessProvider, make_ec2
+from facereel.pipeline.wiring import Ports, build_ports
 from facereel.runtime.service import Supervisor
 from facereel.runtime.watcher import Watcher
-from facereel.runtime.wiring import Ports, build_ports
 
 log = logging.getLogger(__name__)
 AUTOSCALE_INTERVAL_S = 0.5

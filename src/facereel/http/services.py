@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 
+from facereel.app.jobs import JobStore
 from facereel.config import Settings
 from facereel.http.metrics import Metrics
-from facereel.runtime.jobs import JobStore
+from facereel.pipeline.wiring import Ports
 from facereel.runtime.watcher import Watcher
-from facereel.runtime.wiring import Ports
 
 if TYPE_CHECKING:
     from facereel.core.faces import FaceModels
-    from facereel.runtime.imagetier import ImageTierClient
+    from facereel.imagetier.client import ImageTierClient
 
 
 @dataclass

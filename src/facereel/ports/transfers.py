@@ -6,8 +6,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from facereel.ports.local_store import LocalObjectStore
 from facereel.ports.objectstore import ObjectStore
+from facereel.ports.objectstore.local import LocalObjectStore
 
 T = TypeVar("T")
 IO_THREADS = 8

@@ -11,13 +11,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from facereel.app.recognition import build_recognizer, metadata_lookup, open_gallery
 from facereel.config import Settings
 from facereel.core.media import VideoSource
 from facereel.core.recognize import PartialAnalysis, combine
 from facereel.core.results import ErrorInfo, VideoResult
 from facereel.core.sniff import MEDIA_EXTENSIONS, VIDEO_EXTENSIONS
 from facereel.errors import FacereelError
-from facereel.runtime.context import build_recognizer, metadata_lookup, open_gallery
 from facereel.runtime.pool import TaskFailure, WorkerPool
 
 ProgressCallback = Callable[[int, int], None]  # (tasks done, tasks in all)

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from facereel.config import Settings
+from facereel.pipeline.wiring import Ports, build_ports
 from facereel.runtime.stopflag import StopFlag
 from facereel.runtime.watcher import Watcher
-from facereel.runtime.wiring import Ports, build_ports
 from facereel.runtime.workers import release_held, worker_main
 
 log = logging.getLogger(__name__)

@@ -17,12 +17,12 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from facereel.config import Settings
-from facereel.ports.local_store import LocalObjectStore
+from facereel.pipeline.wiring import Ports
 from facereel.ports.metadata import VideoRecord
 from facereel.ports.objectstore import ObjectInfo
+from facereel.ports.objectstore.local import LocalObjectStore
 from facereel.ports.queue import Queue
 from facereel.ports.sqlite_db import SqliteDatabase
-from facereel.runtime.wiring import Ports
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +62,10 @@ class Watcher:
     def _subscribe(self, queue_name: str) -> Queue | None:
         """Have the input bucket announce new objects on an SQS queue; None (keep polling)
         when the store cannot (SeaweedFS and local folders have no S3 notifications)."""
-        from facereel.ports.s3_events import enable_s3_notifications
-        from facereel.ports.s3_store import S3ObjectStore
-        from facereel.ports.sqs_queue import SqsQueue
-        from facereel.runtime.wiring import sqs_client
+        from facereel.pipeline.wiring import sqs_client
+        from facereel.ports.objectstore.s3 import S3ObjectStore
+        from facereel.ports.objectstore.s3_events import enable_s3_notifications
+        from facereel.ports.queue.sqs import SqsQueue
 
         store = self.ports.input
         if not isinstance(store, S3ObjectStore):
@@ -109,7 +109,7 @@ class Watcher:
 
     def drain_events(self, wait_s: float) -> int:
         """Queue the objects announced by S3 event notifications; returns how many."""
-        from facereel.ports.s3_events import parse_s3_event
+        from facereel.ports.objectstore.s3_events import parse_s3_event
 
         assert self.events is not None
         queued = 0

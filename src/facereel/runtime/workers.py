@@ -22,10 +22,10 @@ from typing import Any
 
 from facereel.config import Settings
 from facereel.logs import configure
+from facereel.pipeline.stages import STAGE_FUNCTIONS, StageContext
+from facereel.pipeline.wiring import Ports, build_ports
 from facereel.ports.metadata import VideoRecord
 from facereel.ports.queue import Message, Queue, backoff_s
-from facereel.runtime.stages import STAGE_FUNCTIONS, StageContext
-from facereel.runtime.wiring import Ports, build_ports
 
 log = logging.getLogger(__name__)
 PRIORITY = ("publish", "recognise", "split")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from facereel.pipeline.wiring import STAGES, Ports
 from facereel.ports.queue import QueueDepth
-from facereel.runtime.wiring import STAGES, Ports
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,12 +16,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from facereel.cli_pipeline import register as register_pipeline
+from facereel.cli.pipeline import register as register_pipeline
 from facereel.config import Settings
 from facereel.errors import FacereelError
 from facereel.logs import configure
+from facereel.pipeline.wiring import build_ports, metadata_store
 from facereel.ports.metadata import read_people_json
-from facereel.runtime.wiring import build_ports, metadata_store
 
 if TYPE_CHECKING:  # the core (numpy, PyAV, dlib, onnxruntime) loads only for commands using it
     from facereel.core.results import VideoResult
@@ -70,8 +70,8 @@ def recognize(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Recognise the people in videos and images."""
+    from facereel.app.recognition import open_gallery
     from facereel.runtime.batch import collect_inputs
-    from facereel.runtime.context import open_gallery
 
     try:
         settings = _settings(gallery=gallery, workers=workers, sampling=sampling,
@@ -149,9 +149,9 @@ def enroll(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Enrol a person from photos (or everyone in a folder of per-person folders)."""
+    from facereel.app.enroll import enrol, people_folders
+    from facereel.app.recognition import open_gallery
     from facereel.core.faces import FaceModels
-    from facereel.runtime.context import open_gallery
-    from facereel.runtime.enroll import enrol, people_folders
 
     if from_folder is None and (not name or not images):
         err.print("usage: facereel enroll NAME IMAGE... | facereel enroll --from-folder DIR")
@@ -182,7 +182,7 @@ def gallery_import(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Import people from a gallery file into the gallery (created when missing)."""
-    from facereel.runtime.context import open_gallery
+    from facereel.app.recognition import open_gallery
 
     try:
         settings = _settings(gallery=gallery, data_dir=data_dir)
@@ -199,7 +199,7 @@ def gallery_import(
 @gallery_app.command("list")
 def gallery_list(gallery: GalleryOpt = None, data_dir: DataDirOpt = None) -> None:
     """List enrolled people."""
-    from facereel.runtime.context import open_gallery
+    from facereel.app.recognition import open_gallery
 
     try:
         settings = _settings(gallery=gallery, data_dir=data_dir)
@@ -217,7 +217,7 @@ def gallery_list(gallery: GalleryOpt = None, data_dir: DataDirOpt = None) -> Non
 @gallery_app.command("remove")
 def gallery_remove(name: str, gallery: GalleryOpt = None, data_dir: DataDirOpt = None) -> None:
     """Remove a person from the gallery."""
-    from facereel.runtime.context import open_gallery
+    from facereel.app.recognition import open_gallery
 
     try:
         settings = _settings(gallery=gallery, data_dir=data_dir)
@@ -264,7 +264,7 @@ def grade(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Grade results the coursework way: right when major,year match the mapping."""
-    from facereel.runtime.grading import grade_files
+    from facereel.app.grading import grade_files
 
     try:
         source = results if results is not None else build_ports(

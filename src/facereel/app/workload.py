@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from facereel.core.results import error_result
+from facereel.pipeline.publishing import publish_result
+from facereel.pipeline.wiring import Ports
 from facereel.ports.objectstore import ObjectStoreError, key_problem, md5_hex
-from facereel.runtime.publishing import publish_result
-from facereel.runtime.wiring import Ports
 
 
 @dataclass(slots=True)

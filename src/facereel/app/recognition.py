@@ -60,7 +60,7 @@ def metadata_lookup(settings: Settings) -> MetadataLookup | None:
     """A lookup into the configured metadata store (None when no local store was made yet)."""
     if settings.metadata_backend == "sqlite" and not settings.metadata_path.exists():
         return None
-    from facereel.runtime.wiring import metadata_store
+    from facereel.pipeline.wiring import metadata_store
 
     return MetadataLookup(metadata_store(settings))
 

@@ -13,12 +13,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
+from facereel.app.status import pipeline_status
 from facereel.config import Settings
 from facereel.core.sniff import MEDIA_EXTENSIONS
 from facereel.errors import FacereelError
 from facereel.logs import configure
-from facereel.runtime.status import pipeline_status
-from facereel.runtime.wiring import build_ports
+from facereel.pipeline.wiring import build_ports
 
 if TYPE_CHECKING:
     from facereel.http.server import HttpTier
@@ -108,7 +108,7 @@ def worker(data_dir: DataDirOpt = None) -> None:
 def app_worker(data_dir: DataDirOpt = None) -> None:
     """Run one app-tier worker in the foreground: answer image requests from the request
     queue (what an EC2 app-tier instance runs at boot; `up` starts its own locally)."""
-    from facereel.runtime.imagetier import serve_images
+    from facereel.imagetier.client import serve_images
 
     settings = _settings(data_dir=data_dir)
     stop = threading.Event()
@@ -147,7 +147,7 @@ def workload(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Upload videos to the input bucket (like the coursework workload generator)."""
-    from facereel.runtime.workload import upload
+    from facereel.app.workload import upload
 
     settings = _settings(data_dir=data_dir)
     files = sorted(p for p in folder.iterdir() if p.is_file()

@@ -28,13 +28,13 @@ from typing import Any, TypeVar
 from botocore.exceptions import ClientError
 
 from facereel.errors import FacereelError
-from facereel.ports.queue import Body, Message, QueueDepth
-from facereel.ports.s3_store import (
+from facereel.ports.aws import (
     BOTO_ERRORS,
     boto_config,
     classify_boto_error,
     make_boto_client,
 )
+from facereel.ports.queue import Body, Message, QueueDepth
 
 T = TypeVar("T")
 

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from facereel.errors import FacereelError
-from facereel.ports.s3_store import BOTO_ERRORS, classify_boto_error
+from facereel.ports.aws import BOTO_ERRORS, classify_boto_error
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """Worker providers for the autoscaler: local processes, or EC2 instances (the app tier).
 
-Both satisfy `facereel.runtime.autoscale.WorkerProvider`. `count()` answers how many workers
+Both satisfy `facereel.imagetier.autoscale.WorkerProvider`. `count()` answers how many workers
 run or are starting, never those already asked to stop, so a worker that died or is being
 retired is replaced by the autoscaler's next step. Neither provider blocks while workers stop:
 a stopping process gets `stop_grace_s` to finish its request, an instance shuts down on AWS.
@@ -217,6 +217,6 @@ class Ec2Provider:
 def make_ec2(region: str, endpoint_url: str | None = None, access_key: str | None = None,
              secret_key: str | None = None) -> Any:
     """A boto3 EC2 client (bounded retries and timeouts); None falls back to the environment."""
-    from facereel.ports.s3_store import boto_config, make_boto_client
+    from facereel.ports.aws import boto_config, make_boto_client
 
     return make_boto_client("ec2", endpoint_url, region, access_key, secret_key, boto_config())

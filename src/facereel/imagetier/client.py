@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 from facereel.config import Settings
 from facereel.errors import FacereelError
 from facereel.logs import configure
+from facereel.pipeline.wiring import Ports, build_ports, tier_queue
 from facereel.ports.queue import Body, Queue
-from facereel.runtime.wiring import Ports, build_ports, tier_queue
 
 if TYPE_CHECKING:
     from facereel.core.recognize import Recognizer
@@ -201,7 +201,7 @@ def image_worker_main(settings: Settings, slot: int, stop: Any) -> None:
 
 def serve_images(settings: Settings, slot: int, stop: Any) -> None:
     """Answer image requests until `stop` is set (or whoever started us is gone)."""
-    from facereel.runtime.stages import StageContext
+    from facereel.pipeline.stages import StageContext
     from facereel.runtime.workers import UntilOrphaned
 
     ports = build_ports(settings)

@@ -19,7 +19,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from facereel.legacy_env import legacy_settings
+from facereel.config.legacy_env import legacy_settings
 
 if TYPE_CHECKING:  # the core is imported where it is used: settings load in milliseconds
     from facereel.core.faces import FaceConfig

@@ -23,12 +23,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from facereel.app.recognition import MetadataLookup, open_gallery
 from facereel.config import Settings
 from facereel.core.faces import FaceModels
 from facereel.core.gallery import Gallery
 from facereel.core.recognize import MediaAnalyzer, PartialAnalysis, Recognizer, combine
 from facereel.core.results import ErrorInfo, VideoResult
-from facereel.ports.local_store import LocalObjectStore
+from facereel.pipeline.manifest import ShotStoreSink, dump_manifest, load_manifest, work_prefix
+from facereel.pipeline.publishing import publish_result
+from facereel.pipeline.wiring import Ports
 from facereel.ports.metadata import VideoRecord
 from facereel.ports.objectstore import (
     ObjectInfo,
@@ -36,11 +39,8 @@ from facereel.ports.objectstore import (
     ObjectStore,
     key_problem,
 )
+from facereel.ports.objectstore.local import LocalObjectStore
 from facereel.ports.queue import Body
-from facereel.runtime.context import MetadataLookup, open_gallery
-from facereel.runtime.manifest import ShotStoreSink, dump_manifest, load_manifest, work_prefix
-from facereel.runtime.publishing import publish_result
-from facereel.runtime.wiring import Ports
 
 log = logging.getLogger(__name__)
 Outgoing = list[tuple[str, Body]]

@@ -8,10 +8,10 @@ import time
 from functools import partial
 
 from facereel.core.results import ErrorInfo, VideoResult, seed_csv, seed_txt
+from facereel.pipeline.wiring import Ports
 from facereel.ports.metadata import VideoRecord
 from facereel.ports.objectstore import safe_key, stem_of
 from facereel.ports.transfers import run_all
-from facereel.runtime.wiring import Ports
 
 
 def output_stem(key: str) -> str:

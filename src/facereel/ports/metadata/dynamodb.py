@@ -29,8 +29,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from facereel.errors import FacereelError
+from facereel.ports.aws import BOTO_ERRORS, boto_config, classify_boto_error
 from facereel.ports.metadata import PersonRecord, VideoRecord
-from facereel.ports.s3_store import BOTO_ERRORS, boto_config, classify_boto_error
 
 T = TypeVar("T")
 Item = dict[str, Any]

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from facereel.config import BucketSettings, Settings
-from facereel.ports.local_store import LocalObjectStore
 from facereel.ports.metadata import MetadataStore
+from facereel.ports.metadata.sqlite import SqliteMetadata
 from facereel.ports.objectstore import ObjectStore
+from facereel.ports.objectstore.local import LocalObjectStore
 from facereel.ports.queue import Queue
-from facereel.ports.sqlite_metadata import SqliteMetadata
-from facereel.ports.sqlite_queue import POLL_S, SqliteQueue
+from facereel.ports.queue.sqlite import POLL_S, SqliteQueue
 
 STAGES = ("split", "recognise", "publish")
 
@@ -34,7 +34,7 @@ def bucket_root(settings: Settings, bucket: BucketSettings) -> Any:
 def object_store(settings: Settings, bucket: BucketSettings) -> ObjectStore:
     if bucket.backend == "local":
         return LocalObjectStore(bucket_root(settings, bucket), bucket.name)
-    from facereel.ports.s3_store import S3ObjectStore, make_s3_client
+    from facereel.ports.objectstore.s3 import S3ObjectStore, make_s3_client
 
     client = make_s3_client(bucket.endpoint, bucket.region or settings.aws_region,
                             bucket.access_key or settings.aws_access_key,
@@ -43,7 +43,7 @@ def object_store(settings: Settings, bucket: BucketSettings) -> ObjectStore:
 
 
 def sqs_client(settings: Settings) -> Any:
-    from facereel.ports.sqs_queue import make_sqs_client
+    from facereel.ports.queue.sqs import make_sqs_client
 
     return make_sqs_client(settings.sqs_endpoint, settings.aws_region, settings.aws_access_key,
                            settings.aws_secret_key)
@@ -56,7 +56,7 @@ def tier_queue(settings: Settings, name: str, interactive: bool = False) -> Queu
     if settings.queue_backend == "sqlite":
         return SqliteQueue(settings.data_dir / "queues.db", name, settings.visibility,
                            settings.max_attempts, poll_s=0.01 if interactive else POLL_S)
-    from facereel.ports.sqs_queue import SqsQueue
+    from facereel.ports.queue.sqs import SqsQueue
 
     return SqsQueue(sqs_client(settings), f"{settings.queue_prefix}-{name}", settings.visibility,
                     settings.max_attempts)
@@ -65,7 +65,7 @@ def tier_queue(settings: Settings, name: str, interactive: bool = False) -> Queu
 def metadata_store(settings: Settings) -> MetadataStore:
     if settings.metadata_backend == "sqlite":
         return SqliteMetadata(settings.metadata_path)
-    from facereel.ports.dynamo_metadata import DynamoMetadata, make_dynamo
+    from facereel.ports.metadata.dynamodb import DynamoMetadata, make_dynamo
 
     resource = make_dynamo(settings.dynamodb_endpoint, settings.aws_region,
                            settings.aws_access_key, settings.aws_secret_key)
