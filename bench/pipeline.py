@@ -69,7 +69,7 @@ def one_shot(videos: Path, workers: int, out: Path) -> Timing:
 
 
 def _wait_published(settings: Settings, count: int, timeout_s: float = 900.0) -> None:
-    ports = build_ports(settings)
+    ports = build_ports(settings.storage, settings.recognition.embedder)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         counts = ports.metadata.video_counts()

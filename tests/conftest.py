@@ -50,9 +50,9 @@ def settings(tmp_path_factory: pytest.TempPathFactory, cse546: Path) -> Settings
     """Settings on a private data dir holding the `encoding` gallery and the metadata."""
     data_dir = tmp_path_factory.mktemp("facereel-data")
     settings = Settings(data_dir=data_dir, workers=2)
-    gallery = read_gallery_file(cse546 / "encoding", settings.embedder, 128)
-    gallery.save(settings.gallery_path)
-    SqliteMetadata(settings.metadata_path).put_people(
+    gallery = read_gallery_file(cse546 / "encoding", settings.recognition.embedder, 128)
+    gallery.save(settings.storage.gallery_path)
+    SqliteMetadata(settings.storage.metadata_path).put_people(
         read_people_json(cse546 / "student_data.json")
     )
     return settings

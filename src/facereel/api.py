@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from facereel.app.recognition import embedder_dim, open_gallery
+from facereel.app.recognition import open_gallery
 from facereel.config import Settings
+from facereel.core.embedders import embedder_dim
 from facereel.core.faces import FaceConfig, FaceModels
 from facereel.core.gallery import Gallery
 from facereel.core.media import ImagePicture, load_image
@@ -43,17 +44,19 @@ def recognize_video(
     config = Settings(**settings)
     if not isinstance(gallery, Gallery):
         gallery = open_gallery(config, Path(gallery))
-    recognizer = Recognizer(_models(config.face_config()), gallery, config.recognize_options())
+    recognition = config.recognition
+    recognizer = Recognizer(_models(recognition.face_config()), gallery,
+                            recognition.recognize_options())
     return recognizer.recognize(Path(path))
 
 
 def embed_faces(image: ImageArray | str | Path, **settings: Any) -> list[FaceEmbedding]:
     """Every face in an RGB image (array or file) with its box and embedding."""
     config = Settings(**settings)
-    models = _models(config.face_config())
+    models = _models(config.recognition.face_config())
     picture = (ImagePicture(np.asarray(image, dtype=np.uint8)) if isinstance(image, np.ndarray)
                else load_image(Path(image), Path(image).name))
     faces = models.detect(picture)
     vectors = models.embed(picture.rgb(), [f.box for f in faces])
-    assert vectors.shape[1] == embedder_dim(config)
+    assert vectors.shape[1] == embedder_dim(config.recognition.embedder)
     return [FaceEmbedding(f.box, f.score, v) for f, v in zip(faces, vectors, strict=True)]

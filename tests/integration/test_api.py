@@ -25,11 +25,11 @@ from facereel.http.app import create_app
 from facereel.http.server import HttpTier, build_services, check_exposure
 from facereel.http.services import Services
 from facereel.imagetier.client import ImageTierClient, ImageTierTimeoutError
-from facereel.pipeline.wiring import build_ports
 from facereel.ports.metadata import read_people_json
 from facereel.runtime.workers import Worker
 from tests.conftest import CLIP_PEOPLE
 from tests.support.frames import cut_frames
+from tests.support.stages import ports_of
 
 KEY = "key-one"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -52,8 +52,9 @@ def live(tmp_path_factory: pytest.TempPathFactory, cse546: Path,
     settings = Settings(data_dir=root / "data", workers=1, api_keys=f"{KEY},key-two",
                         app_workers_min=1, app_workers_max=1, max_image_mb=2, max_video_mb=5,
                         recognize_timeout=120, image_timeout=60)
-    read_gallery_file(cse546 / "encoding", settings.embedder, 128).save(settings.gallery_path)
-    ports = build_ports(settings)
+    read_gallery_file(cse546 / "encoding", settings.recognition.embedder, 128).save(
+        settings.storage.gallery_path)
+    ports = ports_of(settings)
     ports.metadata.put_people(read_people_json(cse546 / "student_data.json"))
     frames = cut_frames(clips, CLIP_PEOPLE, tmp_path_factory.mktemp("frames"), per_clip=1)
     services, tier = build_services(settings, ports, lambda: 1)
@@ -142,7 +143,7 @@ def test_both_keys_work_and_the_session_cookie_logs_in(live: Live) -> None:
     assert page.status_code == 200 and 'id="upload-input"' in page.text
     status = browser.get("/v1/status").json()
     assert status["workers"] == {"pipeline": 1, "app": 1}
-    assert set(status["queues"]) == {"split", "recognise", "publish", "images"}
+    assert set(status["queues"]) == {"split", "analyze", "recognize", "publish", "images"}
     assert browser.delete("/v1/session").status_code == 204
     assert browser.get("/v1/status").status_code == 401
 
@@ -322,8 +323,9 @@ def test_enrolling_from_photos_makes_the_person_recognisable(live: Live, cse546:
     finally:
         client.delete("/v1/people/Rowan", headers=AUTH)
         restored = open_gallery(live.settings)
-        restored.merge(read_gallery_file(cse546 / "encoding", live.settings.embedder, 128))
-        restored.save(live.settings.gallery_path)
+        restored.merge(read_gallery_file(cse546 / "encoding",
+                                         live.settings.recognition.embedder, 128))
+        restored.save(live.settings.storage.gallery_path)
         client.put("/v1/people/mr_bean", json={"metadata": saved["metadata"]}, headers=AUTH)
 
 
@@ -369,7 +371,7 @@ def test_metrics_and_documents(live: Live) -> None:
 
 def test_an_image_nobody_answers_times_out(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
-    tier = ImageTierClient(settings, build_ports(settings))  # no app-tier worker runs
+    tier = ImageTierClient(settings.storage, ports_of(settings), 0)  # no app-tier worker runs
     try:
         with pytest.raises(ImageTierTimeoutError, match=r"within 0\.3 s"):
             tier.ask("a.jpg", jpeg(), 0.3)

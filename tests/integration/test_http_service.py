@@ -176,6 +176,7 @@ def test_the_image_tier_over_sqs_and_s3(moto: MotoServer, cse546: Path,
         "AWS_REGION": "us-east-1", **s3_buckets(moto.endpoint, suffix),
         "FACEREEL_QUEUE_BACKEND": "sqs", "FACEREEL_SQS_ENDPOINT": moto.endpoint,
         "FACEREEL_QUEUE_PREFIX": f"img-{suffix}", "FACEREEL_APP_WORKERS_MAX": "1"})
+    service.cli("provision")
     service.cli("gallery", "import", str(cse546 / "encoding"))
     service.start()
     try:
@@ -219,6 +220,7 @@ def test_the_autoscaler_launches_and_terminates_ec2_app_instances(
         "FACEREEL_EC2_IMAGE_ID": ec2.describe_images()["Images"][0]["ImageId"],
         "FACEREEL_EC2_ENDPOINT": moto.endpoint, "FACEREEL_APP_WORKERS_MIN": "0",
         "FACEREEL_APP_WORKERS_MAX": "2", "FACEREEL_SCALE_IN_DELAY": "1"})
+    service.cli("provision")
     service.cli("gallery", "import", str(cse546 / "encoding"))
     service.start()
     instance: subprocess.Popen[bytes] | None = None

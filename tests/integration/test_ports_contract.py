@@ -20,6 +20,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
+from facereel.ports import aws_resources
 from facereel.ports.metadata import MetadataStore, VideoRecord, read_people_json
 from facereel.ports.metadata.dynamodb import DynamoMetadata, MetadataError, make_dynamo
 from facereel.ports.metadata.sqlite import SqliteMetadata
@@ -33,14 +34,11 @@ from facereel.ports.objectstore import (
 from facereel.ports.objectstore import s3 as s3_store
 from facereel.ports.objectstore.local import LocalObjectStore
 from facereel.ports.objectstore.s3 import S3ObjectStore, make_s3_client
-from facereel.ports.objectstore.s3_events import (
-    S3ObjectEvent,
-    enable_s3_notifications,
-    parse_s3_event,
-)
+from facereel.ports.objectstore.s3_events import S3ObjectEvent, parse_s3_event
 from facereel.ports.queue import Queue, QueueDepth
 from facereel.ports.queue.sqlite import SqliteQueue
 from facereel.ports.queue.sqs import QueueError, SqsQueue, make_sqs_client
+from tests.support import provisioned
 from tests.support.servers import MotoServer, SeaweedServer, free_port
 
 QueueFactory = Callable[..., Queue]
@@ -60,7 +58,8 @@ def dead_endpoint() -> str:
 # ---- fixtures ---------------------------------------------------------------------------
 def _s3_store(server: SeaweedServer | MotoServer) -> Iterator[S3ObjectStore]:
     client = make_s3_client(server.endpoint, "us-east-1", server.access_key, server.secret_key)
-    store = S3ObjectStore(client, unique("facereel"), create=True)
+    store = S3ObjectStore(client, unique("facereel"))
+    provisioned.s3_bucket(client, store.bucket)
     yield store
     for info in store.list():  # free the bucket (SeaweedFS gives each bucket a volume)
         store.delete(info.key)
@@ -96,7 +95,9 @@ def make_queue(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Queue
         name = unique("facereel")
         if request.param == "sqlite":
             return SqliteQueue(tmp_path / "queue.db", name, visibility_s, max_attempts)
-        queue = SqsQueue(request.getfixturevalue("moto_sqs"), name, visibility_s, max_attempts)
+        client = request.getfixturevalue("moto_sqs")
+        provisioned.sqs_queue(client, name, visibility_s, max_attempts)
+        queue = SqsQueue(client, name, visibility_s, max_attempts)
         created.append(queue)
         return queue
 
@@ -118,9 +119,11 @@ def metadata(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Metadat
         request.param) or boto3.client(
         "dynamodb", endpoint_url=moto.endpoint, region_name="us-east-1",
         aws_access_key_id=moto.access_key, aws_secret_access_key=moto.secret_key)
-    store = DynamoMetadata(handle, unique("people"), unique("videos"), create=True)
+    tables = (unique("people"), unique("videos"), unique("windows"))
+    provisioned.dynamo_tables(resource, *tables)
+    store = DynamoMetadata(handle, *tables)
     yield store
-    for table in (store.people_table, store.videos_table):
+    for table in tables:
         resource.meta.client.delete_table(TableName=table)
 
 
@@ -349,18 +352,17 @@ def test_ack_with_an_outdated_receipt_is_ignored(make_queue: QueueFactory) -> No
 
 
 def test_sqs_queue_from_url_and_errors(moto_sqs: Any) -> None:
-    queue = SqsQueue(moto_sqs, unique("facereel"), visibility_s=5, max_attempts=3)
+    name = unique("facereel")
+    provisioned.sqs_queue(moto_sqs, name, visibility_s=5, max_attempts=3)
+    queue = SqsQueue(moto_sqs, name, visibility_s=5, max_attempts=3)
     again = SqsQueue.from_url(moto_sqs, queue.url)
     assert (again.name, again.dead_url, again.max_attempts) == (queue.name, queue.dead_url, 3)
-    same = SqsQueue(moto_sqs, queue.name, create=False)
-    assert (same.url, same.dead_url) == (queue.url, queue.dead_url)
     again.send({"n": 1})
     assert queue.depth().visible == 1
-    changed = SqsQueue(moto_sqs, queue.name, visibility_s=9, max_attempts=4)  # updates it
-    assert (changed.url, SqsQueue.from_url(moto_sqs, queue.url).max_attempts) == (queue.url, 4)
     with pytest.raises(QueueError) as caught:
-        SqsQueue(moto_sqs, unique("missing"), create=False)
+        SqsQueue(moto_sqs, unique("missing"))
     assert caught.value.code == "queue_not_found"
+    assert "facereel provision" in caught.value.message
     dead = make_sqs_client(dead_endpoint(), "us-east-1", "k", "s", max_attempts=1)
     with pytest.raises(QueueError) as caught:
         SqsQueue(dead, "facereel-x")
@@ -370,10 +372,14 @@ def test_sqs_queue_from_url_and_errors(moto_sqs: Any) -> None:
 # ---- S3 -> SQS notifications ------------------------------------------------------------
 def test_s3_upload_notifies_the_queue(moto: MotoServer, moto_sqs: Any) -> None:
     s3 = make_s3_client(moto.endpoint, "us-east-1", moto.access_key, moto.secret_key)
-    store = S3ObjectStore(s3, unique("facereel-in"), create=True)
-    queue = SqsQueue(moto_sqs, unique("facereel-events"))
-    enable_s3_notifications(s3, store.bucket, moto_sqs, queue.url)
-    enable_s3_notifications(s3, store.bucket, moto_sqs, queue.url)  # idempotent
+    store = S3ObjectStore(s3, unique("facereel-in"))
+    provisioned.s3_bucket(s3, store.bucket)
+    name = unique("facereel-events")
+    provisioned.sqs_queue(moto_sqs, name)
+    queue = SqsQueue(moto_sqs, name)
+    arn = aws_resources.allow_bucket(moto_sqs, queue.url, store.bucket)
+    assert aws_resources.ensure_notification(s3, store.bucket, arn).state == "created"
+    assert aws_resources.ensure_notification(s3, store.bucket, arn).state == "exists"
     key = "uploads/my clip \u00e9t\u00e9+1.mp4"
     data = b"fake video bytes"
     store.put_bytes(key, data)
@@ -451,6 +457,7 @@ def test_dynamo_failures_become_metadata_errors(moto: MotoServer) -> None:
     with pytest.raises(MetadataError) as caught:
         missing.get_person("floki")
     assert caught.value.code == "metadata_missing_table"
+    assert "facereel provision" in caught.value.message
     dead = boto3.resource("dynamodb", endpoint_url=dead_endpoint(), region_name="us-east-1",
                           aws_access_key_id="k", aws_secret_access_key="s",
                           config=Config(retries={"max_attempts": 1}))

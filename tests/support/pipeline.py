@@ -36,7 +36,9 @@ class Pipeline:
         return result
 
     def prepare(self, data: Path) -> None:
-        """Import the `encoding` gallery and the student metadata of a CSE546 data folder."""
+        """Provision (a no-op on embedded backends), then import the `encoding` gallery and
+        the student metadata of a CSE546 data folder."""
+        self.cli("provision")
         self.cli("gallery", "import", str(data / "encoding"))
         self.cli("metadata", "load", str(data / "student_data.json"))
 

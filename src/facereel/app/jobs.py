@@ -29,7 +29,8 @@ CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created);
 PROGRESS = {
     "queued": ("queued", 0.0),
     "processing": ("running", 0.3),
-    "recognising": ("running", 0.8),
+    "recognizing": ("running", 0.8),
+    "recognising": ("running", 0.8),  # rows written before the stage was spelled `recognize`
     "done": ("done", 1.0),
     "error": ("failed", 1.0),
     "dead": ("failed", 1.0),

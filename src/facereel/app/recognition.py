@@ -1,73 +1,64 @@
-"""Build the core's objects from Settings: gallery, metadata lookup, recognizer."""
+"""Build the core's objects from Settings for the one-shot paths (CLI, Python API, batch):
+the gallery, the metadata lookup, the recognizer."""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 from facereel.config import Settings
+from facereel.core.embedders import embedder_dim
 from facereel.core.faces import FaceModels
 from facereel.core.gallery import Gallery
 from facereel.core.gallery_io import read_gallery_file
 from facereel.core.recognize import Recognizer
 from facereel.errors import GalleryError
-from facereel.ports.metadata import MetadataStore
+from facereel.pipeline.wiring import gallery_store, metadata_store
+from facereel.ports.gallery import GalleryStore
+from facereel.ports.gallery.file import FileGalleryStore
+from facereel.ports.metadata import MetadataLookup
 
 log = logging.getLogger(__name__)
-EMBEDDER_DIMS = {"dlib-resnet": 128}
 
 
-def embedder_dim(settings: Settings) -> int:
-    if settings.embedder not in EMBEDDER_DIMS:
-        raise GalleryError(f"unknown embedder '{settings.embedder}'")
-    return EMBEDDER_DIMS[settings.embedder]
+def gallery_of(settings: Settings, path: Path | None = None) -> GalleryStore:
+    """The gallery at `path` (a file), else the configured one (a file or a bucket)."""
+    embedder = settings.recognition.embedder
+    if path is not None:
+        return FileGalleryStore(Path(path), embedder, embedder_dim(embedder))
+    return gallery_store(settings.storage, embedder)
 
 
 def open_gallery(settings: Settings, path: Path | None = None, *, create: bool = False) -> Gallery:
     """The gallery at `path` (default: the configured one).
 
     A facereel `.npz` is loaded; an `encoding` pickle or `data.pt` is imported on the fly
-    (read-only). A missing `.npz` is an empty gallery when `create` is set, else an error.
+    (read-only). A missing gallery is an empty one when `create` is set, else an error.
     """
-    path = Path(path or settings.gallery_path)
-    dim = embedder_dim(settings)
-    if not path.exists():
-        if create:
-            return Gallery(settings.embedder, dim)
+    embedder = settings.recognition.embedder
+    if path is not None and Path(path).exists():
+        return read_gallery_file(Path(path), embedder, embedder_dim(embedder))
+    store = gallery_of(settings, path)
+    snapshot = store.load()
+    if not snapshot.version and not create:
         raise GalleryError(
-            f"gallery {path} does not exist: enrol people (facereel enroll NAME IMAGE...) or "
-            "import a gallery (facereel gallery import FILE)",
-            "gallery_not_found",
-        )
-    return read_gallery_file(path, settings.embedder, dim)
-
-
-class MetadataLookup:
-    """Person name -> metadata fields (without the name), read fresh from the store."""
-
-    def __init__(self, store: MetadataStore) -> None:
-        self.store = store
-
-    def __call__(self, name: str) -> dict[str, Any] | None:
-        record = self.store.get_person(name)
-        if record is None:
-            return None
-        return {k: v for k, v in record.items() if k != "name"}
+            f"{store.describe()} does not exist: enrol people (facereel enroll NAME IMAGE...) "
+            "or import a gallery (facereel gallery import FILE)", "gallery_not_found")
+    return snapshot.gallery
 
 
 def metadata_lookup(settings: Settings) -> MetadataLookup | None:
     """A lookup into the configured metadata store (None when no local store was made yet)."""
-    if settings.metadata_backend == "sqlite" and not settings.metadata_path.exists():
+    storage = settings.storage
+    if storage.metadata_backend == "sqlite" and not storage.metadata_path.exists():
         return None
-    from facereel.pipeline.wiring import metadata_store
-
-    return MetadataLookup(metadata_store(settings))
+    return MetadataLookup(metadata_store(storage))
 
 
 def build_recognizer(settings: Settings, gallery: Gallery | None = None) -> Recognizer:
-    models = FaceModels(settings.face_config()).load()
+    models = FaceModels(settings.recognition.face_config()).load()
     gallery = gallery if gallery is not None else open_gallery(settings)
     if not gallery.people:
         log.warning("the gallery is empty: every face will be reported as unknown")
-    return Recognizer(models, gallery, settings.recognize_options(), metadata_lookup(settings))
+    return Recognizer(models, gallery, settings.recognition.recognize_options(),
+                      metadata_lookup(settings))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from facereel.pipeline.wiring import STAGES, Ports
+from facereel.pipeline.definition import STAGE_NAMES
+from facereel.pipeline.wiring import Ports
 from facereel.ports.queue import QueueDepth
 
 
@@ -31,5 +32,5 @@ class PipelineStatus:
 
 
 def pipeline_status(ports: Ports) -> PipelineStatus:
-    return PipelineStatus({s: ports.queues[s].depth() for s in STAGES},
+    return PipelineStatus({s: ports.queues[s].depth() for s in STAGE_NAMES},
                           ports.metadata.video_counts())

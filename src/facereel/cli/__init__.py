@@ -1,285 +1,31 @@
 """The `facereel` command line: a thin adapter that parses input, builds Settings, calls the
-library.
+library. Commands live by topic: `recognition` (recognize, enroll, gallery, metadata, grade)
+and `pipeline` (up, watch, worker, app-worker, status, workload, provision).
 
 The contract of `recognize --json` (one JSON object per input on stdout) is relied on by scripts.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from facereel.cli.pipeline import register as register_pipeline
-from facereel.config import Settings
+from facereel.cli import pipeline, recognition
+from facereel.cli.common import err
 from facereel.errors import FacereelError
-from facereel.logs import configure
-from facereel.pipeline.wiring import build_ports, metadata_store
-from facereel.ports.metadata import read_people_json
-
-if TYPE_CHECKING:  # the core (numpy, PyAV, dlib, onnxruntime) loads only for commands using it
-    from facereel.core.results import VideoResult
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Who is in this video? Recognise faces in videos and images.")
-gallery_app = typer.Typer(no_args_is_help=True, help="Manage the gallery of enrolled people.")
-metadata_app = typer.Typer(no_args_is_help=True, help="Manage people's metadata records.")
-app.add_typer(gallery_app, name="gallery")
-app.add_typer(metadata_app, name="metadata")
-
-out = Console()
-err = Console(stderr=True)
-
-GalleryOpt = Annotated[
-    Optional[Path],  # noqa: UP045 - typer needs Optional here
-    typer.Option("--gallery", "-g", help="gallery file (.npz; created when missing). "
-                 "Default: DATA_DIR/gallery.npz. An 'encoding' pickle is read directly."),
-]
-DataDirOpt = Annotated[
-    Optional[Path],  # noqa: UP045
-    typer.Option("--data-dir", help="where embedded state lives (default ./facereel-data)"),
-]
-
-
-def _settings(**overrides: object) -> Settings:
-    settings = Settings().with_overrides(**overrides)
-    configure(settings.log_level, settings.log_format)
-    return settings
-
-
-def _fail(exc: FacereelError) -> typer.Exit:
-    err.print(f"[red]error[/red] ({exc.code}): {exc.message}")
-    return typer.Exit(code=2)
-
-
-@app.command()
-def recognize(
-    paths: Annotated[list[Path], typer.Argument(help="video/image files or folders")],
-    gallery: GalleryOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per input")] = False,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="write <stem>.json/.txt/.csv")] = None,  # noqa: UP045, E501
-    workers: Annotated[Optional[int], typer.Option(help="worker processes (default: cores)")] = None,  # noqa: UP045, E501
-    sampling: Annotated[Optional[str], typer.Option(help="adaptive|first|keyframes|all|fps=N")] = None,  # noqa: UP045, E501
-    threshold: Annotated[Optional[float], typer.Option(help="match threshold (distance)")] = None,  # noqa: UP045
-    data_dir: DataDirOpt = None,
-) -> None:
-    """Recognise the people in videos and images."""
-    from facereel.app.recognition import open_gallery
-    from facereel.runtime.batch import collect_inputs
-
-    try:
-        settings = _settings(gallery=gallery, workers=workers, sampling=sampling,
-                             threshold=threshold, data_dir=data_dir)
-        open_gallery(settings)  # fail early and clearly, before any worker starts
-    except FacereelError as exc:
-        raise _fail(exc) from exc
-    inputs = collect_inputs(paths)
-    if not inputs:
-        err.print("[red]error[/red]: no videos or images found in " + ", ".join(map(str, paths)))
-        raise typer.Exit(code=2)
-    results = _run_batch(inputs, settings, as_json, out_dir)
-    if not as_json:
-        out.print(_table(results))
-    if all(r.status == "error" for r in results):
-        raise typer.Exit(code=1)
-
-
-def _run_batch(inputs: list[Path], settings: Settings, as_json: bool,
-               out_dir: Path | None) -> list[VideoResult]:
-    from facereel.runtime.batch import in_order, recognize_paths
-
-    results: list[VideoResult] = []
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), console=err, disable=as_json or not err.is_terminal)
-    with progress:
-        task = progress.add_task("recognising", total=len(inputs))
-
-        def advance(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        for _, result in in_order(recognize_paths(inputs, settings, advance)):
-            results.append(result)
-            if as_json:
-                sys.stdout.write(json.dumps(result.to_dict()) + "\n")
-                sys.stdout.flush()
-            if out_dir is not None:
-                write_outputs(out_dir, result)
-    return results
-
-
-def write_outputs(out_dir: Path, result: VideoResult) -> None:
-    from facereel.core.results import seed_csv, seed_txt
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = Path(result.video).stem
-    (out_dir / f"{stem}.json").write_text(json.dumps(result.to_dict(), indent=1), "utf-8")
-    (out_dir / f"{stem}.txt").write_text(seed_txt(result), "utf-8")
-    (out_dir / f"{stem}.csv").write_text(seed_csv(result), "utf-8")
-
-
-def _table(results: list[VideoResult]) -> Table:
-    table = Table(title=f"{len(results)} inputs")
-    for column in ("input", "status", "people (first-last s, similarity)", "unknown", "ms"):
-        table.add_column(column)
-    for r in results:
-        if r.error is not None:
-            people = f"[red]{r.error.code}[/red]: {r.error.message}"
-        else:
-            people = ", ".join(
-                f"{p.person} ({p.first_ms / 1000:.1f}-{p.last_ms / 1000:.1f}, {p.similarity:.2f})"
-                for p in r.people
-            ) or "-"
-        table.add_row(r.video, r.status, people, str(r.unknown_faces),
-                      str(int(r.stats.get("elapsed_ms", 0))))
-    return table
-
-
-@app.command()
-def enroll(
-    name: Annotated[Optional[str], typer.Argument(help="person's name")] = None,  # noqa: UP045
-    images: Annotated[Optional[list[Path]], typer.Argument(help="photos of them")] = None,  # noqa: UP045
-    from_folder: Annotated[Optional[Path], typer.Option(help="one sub-folder per person")] = None,  # noqa: UP045
-    gallery: GalleryOpt = None,
-    data_dir: DataDirOpt = None,
-) -> None:
-    """Enrol a person from photos (or everyone in a folder of per-person folders)."""
-    from facereel.app.enroll import enrol, people_folders
-    from facereel.app.recognition import open_gallery
-    from facereel.core.faces import FaceModels
-
-    if from_folder is None and (not name or not images):
-        err.print("usage: facereel enroll NAME IMAGE... | facereel enroll --from-folder DIR")
-        raise typer.Exit(code=2)
-    try:
-        settings = _settings(gallery=gallery, data_dir=data_dir)
-        store = open_gallery(settings, create=True)
-        batches = people_folders(from_folder) if from_folder else {str(name): list(images or [])}
-        models = FaceModels(settings.face_config()).load()
-        outcomes = [o for person, photos in batches.items()
-                    for o in enrol(models, store, person, photos)]
-        if any(o.ok for o in outcomes):
-            store.save(settings.gallery_path)
-    except FacereelError as exc:
-        raise _fail(exc) from exc
-    for o in outcomes:
-        mark = "[green]ok[/green]" if o.ok else "[red]skipped[/red]"
-        out.print(f"{mark} {o.person} <- {o.image}: {o.message}")
-    out.print(f"gallery {settings.gallery_path}: {len(store.people)} people, {len(store)} faces")
-    if not any(o.ok for o in outcomes):
-        raise typer.Exit(code=1)
-
-
-@gallery_app.command("import")
-def gallery_import(
-    file: Annotated[Path, typer.Argument(help="encoding pickle, data.pt, or .npz gallery")],
-    gallery: GalleryOpt = None,
-    data_dir: DataDirOpt = None,
-) -> None:
-    """Import people from a gallery file into the gallery (created when missing)."""
-    from facereel.app.recognition import open_gallery
-
-    try:
-        settings = _settings(gallery=gallery, data_dir=data_dir)
-        store = open_gallery(settings, create=True)
-        incoming = open_gallery(settings, file)
-        store.merge(incoming)
-        store.save(settings.gallery_path)
-    except FacereelError as exc:
-        raise _fail(exc) from exc
-    out.print(f"imported {len(incoming.people)} people ({len(incoming)} faces) into "
-              f"{settings.gallery_path}: now {len(store.people)} people")
-
-
-@gallery_app.command("list")
-def gallery_list(gallery: GalleryOpt = None, data_dir: DataDirOpt = None) -> None:
-    """List enrolled people."""
-    from facereel.app.recognition import open_gallery
-
-    try:
-        settings = _settings(gallery=gallery, data_dir=data_dir)
-        store = open_gallery(settings)
-    except FacereelError as exc:
-        raise _fail(exc) from exc
-    table = Table(title=f"{settings.gallery_path} ({store.embedder}, {store.dim}-d)")
-    table.add_column("person")
-    table.add_column("faces", justify="right")
-    for person, count in store.counts().items():
-        table.add_row(person, str(count))
-    out.print(table)
-
-
-@gallery_app.command("remove")
-def gallery_remove(name: str, gallery: GalleryOpt = None, data_dir: DataDirOpt = None) -> None:
-    """Remove a person from the gallery."""
-    from facereel.app.recognition import open_gallery
-
-    try:
-        settings = _settings(gallery=gallery, data_dir=data_dir)
-        store = open_gallery(settings)
-        removed = store.remove(name)
-        if removed:
-            store.save(settings.gallery_path)
-    except FacereelError as exc:
-        raise _fail(exc) from exc
-    out.print(f"removed {removed} faces of {name}")
-    if not removed:
-        raise typer.Exit(code=1)
-
-
-@metadata_app.command("load")
-def metadata_load(
-    file: Annotated[Path, typer.Argument(help="student_data.json-style list of records")],
-    data_dir: DataDirOpt = None,
-) -> None:
-    """Load people's metadata records (keyed by name) into the metadata store."""
-    try:
-        settings = _settings(data_dir=data_dir)
-        count = metadata_store(settings).put_people(read_people_json(file))
-    except FacereelError as exc:
-        raise _fail(exc) from exc
-    out.print(f"loaded {count} records into {settings.metadata_path}")
-
-
-@metadata_app.command("list")
-def metadata_list(data_dir: DataDirOpt = None) -> None:
-    """List people's metadata records."""
-    settings = _settings(data_dir=data_dir)
-    for record in metadata_store(settings).list_people():
-        out.print(json.dumps(record))
-
-
-@app.command()
-def grade(
-    mapping: Annotated[Path, typer.Option(help="lines video.mp4:major,year")],
-    students: Annotated[Path, typer.Option(help="student_data.json")],
-    results: Annotated[Optional[Path], typer.Argument(  # noqa: UP045
-        help="folder of <stem>.json or a JSON-lines file (default: the output bucket)")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list wrong videos")] = False,
-    data_dir: DataDirOpt = None,
-) -> None:
-    """Grade results the coursework way: right when major,year match the mapping."""
-    from facereel.app.grading import grade_files
-
-    try:
-        source = results if results is not None else build_ports(
-            _settings(data_dir=data_dir)).output
-        outcome = grade_files(source, mapping, students)
-    except FacereelError as exc:
-        raise _fail(exc) from exc
-    if verbose:
-        for video, expected, got in outcome.wrong:
-            err.print(f"wrong {video}: expected {expected}, got {got}")
-    out.print(str(outcome))
-
-
-register_pipeline(app)
+                  help="Who is in this video? Recognize faces in videos and images.")
+recognition.register(app)
+pipeline.register(app)
 
 
 def main() -> None:
-    app()
+    """Run a command; a user error (a FacereelError from any command) is one line and exit
+    code 2, never a traceback."""
+    try:
+        app()
+    except FacereelError as exc:
+        err.print(f"[red]error[/red] ({exc.code}): {exc.message}", soft_wrap=True)
+        sys.exit(2)

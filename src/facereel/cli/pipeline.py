@@ -9,36 +9,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from facereel.app.status import pipeline_status
+from facereel.cli.common import DataDirOpt, WorkersOpt, err, out, settings_from
 from facereel.config import Settings
 from facereel.core.sniff import MEDIA_EXTENSIONS
 from facereel.errors import FacereelError
-from facereel.logs import configure
-from facereel.pipeline.wiring import build_ports
 
 if TYPE_CHECKING:
+    from facereel.app.provision import Outcome
     from facereel.http.server import HttpTier
-
-out = Console()
-err = Console(stderr=True)
-
-DataDirOpt = Annotated[
-    Optional[Path],  # noqa: UP045 - typer needs Optional here
-    typer.Option("--data-dir", help="where embedded state lives (default ./facereel-data)"),
-]
-WorkersOpt = Annotated[Optional[int], typer.Option(help="worker processes (default: cores)")]  # noqa: UP045
+    from facereel.pipeline.wiring import Ports
 
 
-def _settings(**overrides: object) -> Settings:
-    settings = Settings().with_overrides(**overrides)
-    if "log_level" not in settings.model_fields_set:
-        settings = settings.with_overrides(log_level="INFO")  # a service tells what it does
-    configure(settings.log_level, settings.log_format)
-    return settings
+def _ports(settings: Settings) -> Ports:
+    from facereel.pipeline.wiring import build_ports
+
+    return build_ports(settings.storage, settings.recognition.embedder)
 
 
 def up(
@@ -54,14 +42,14 @@ def up(
     the HTTP API, the web page and the image tier."""
     from facereel.runtime.service import run_up
 
-    settings = _settings(data_dir=data_dir, workers=workers, gallery=gallery, port=port,
-                         host=host)
-    count = settings.worker_count
+    settings = settings_from(service=True, data_dir=data_dir, workers=workers, gallery=gallery,
+                             port=port, host=host)
+    count = settings.pipeline.worker_count
     try:
         http = _http_tier(settings)
 
         def ready() -> None:
-            ports = build_ports(settings)
+            ports = _ports(settings)
             where = f"; API and web page on {http.url}" if http else ""
             err.print(f"facereel is up: {count} workers; drop videos into "
                       f"{ports.input.describe()}; results appear in {ports.output.describe()}"
@@ -74,7 +62,7 @@ def up(
 
 
 def _http_tier(settings: Settings) -> HttpTier | None:
-    if not settings.port:
+    if not settings.http.port:
         return None
     from facereel.http.server import HttpTier
 
@@ -83,12 +71,12 @@ def _http_tier(settings: Settings) -> HttpTier | None:
 
 def watch(data_dir: DataDirOpt = None) -> None:
     """Only watch the input bucket and queue new uploads (workers run elsewhere)."""
-    from facereel.runtime.watcher import Watcher
+    from facereel.runtime.watcher import watcher_for
 
-    settings = _settings(data_dir=data_dir)
+    settings = settings_from(service=True, data_dir=data_dir)
     stop = threading.Event()
     try:
-        Watcher(settings, build_ports(settings)).run(stop)
+        watcher_for(settings, _ports(settings)).run(stop)
     except KeyboardInterrupt:
         stop.set()
 
@@ -97,7 +85,7 @@ def worker(data_dir: DataDirOpt = None) -> None:
     """Run one pipeline worker in the foreground (scale out by starting more, anywhere)."""
     from facereel.runtime.workers import Worker
 
-    settings = _settings(data_dir=data_dir)
+    settings = settings_from(service=True, data_dir=data_dir)
     stop = threading.Event()
     try:
         Worker(settings, os.getpid()).run(stop)
@@ -108,9 +96,9 @@ def worker(data_dir: DataDirOpt = None) -> None:
 def app_worker(data_dir: DataDirOpt = None) -> None:
     """Run one app-tier worker in the foreground: answer image requests from the request
     queue (what an EC2 app-tier instance runs at boot; `up` starts its own locally)."""
-    from facereel.imagetier.client import serve_images
+    from facereel.imagetier.worker import serve_images
 
-    settings = _settings(data_dir=data_dir)
+    settings = settings_from(service=True, data_dir=data_dir)
     stop = threading.Event()
     try:
         serve_images(settings, os.getpid(), stop)
@@ -123,8 +111,10 @@ def status(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Queue depths and done / failed / dead-lettered counts."""
-    settings = _settings(data_dir=data_dir)
-    report = pipeline_status(build_ports(settings))
+    settings = settings_from(service=True, data_dir=data_dir)
+    from facereel.app.status import pipeline_status
+
+    report = pipeline_status(_ports(settings))
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
         return
@@ -149,7 +139,7 @@ def workload(
     """Upload videos to the input bucket (like the coursework workload generator)."""
     from facereel.app.workload import upload
 
-    settings = _settings(data_dir=data_dir)
+    settings = settings_from(service=True, data_dir=data_dir)
     files = sorted(p for p in folder.iterdir() if p.is_file()
                    and p.suffix.lower() in MEDIA_EXTENSIONS) if folder.is_dir() else [folder]
     if not files:
@@ -158,7 +148,7 @@ def workload(
     total = count or len(files)
     items = [(f"{prefix}{files[i % len(files)].name}", files[i % len(files)])
              for i in range(total)]
-    ports = build_ports(settings)
+    ports = _ports(settings)
     progress = Progress(TextColumn("uploading"), BarColumn(), MofNCompleteColumn(), console=err,
                         disable=not err.is_terminal)
     with progress:
@@ -174,7 +164,43 @@ def workload(
         raise typer.Exit(code=1)
 
 
+def provision(
+    data_dir: DataDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per resource")] = False,
+    fix: Annotated[bool, typer.Option(help="bring differing queues and rules in line")] = False,
+) -> None:
+    """Create the buckets, queues (with dead-letter queues), tables and bucket notification
+    the configured remote backends need; report each as created, exists or different.
+    Idempotent. Exits 1 when a resource differs or could not be checked."""
+    from facereel.app.provision import provision as apply_plan
+
+    settings = settings_from(data_dir=data_dir)
+    outcomes = apply_plan(settings.storage, fix=fix)
+    if as_json:
+        for outcome in outcomes:
+            print(json.dumps(outcome.to_dict()), flush=True)
+    else:
+        _provision_table(outcomes)
+    if any(o.state in ("different", "error") for o in outcomes):
+        raise typer.Exit(code=1)
+
+
+def _provision_table(outcomes: list[Outcome]) -> None:
+    if not outcomes:
+        out.print("nothing to provision: every backend is embedded (folders and SQLite are "
+                  "created on first use)")
+        return
+    colour = {"created": "green", "exists": "", "different": "yellow", "error": "red"}
+    table = Table(title="provision")
+    for column in ("resource", "name", "state", "detail"):
+        table.add_column(column)
+    for o in outcomes:
+        state = f"[{colour[o.state]}]{o.state}[/]" if colour[o.state] else o.state
+        table.add_row(o.kind, o.name, state, o.detail or o.purpose)
+    out.print(table)
+
+
 def register(app: typer.Typer) -> None:
-    for command in (up, watch, worker, status, workload):
+    for command in (up, watch, worker, status, workload, provision):
         app.command()(command)
     app.command("app-worker")(app_worker)

@@ -1,17 +1,24 @@
-"""One `Settings` object, built at the entry point and passed down (no globals).
+"""One `Settings` object, built at the entry point and passed down in sections (no globals).
 
-Values come from `FACEREEL_*` environment variables (nested with `__`, e.g.
-`FACEREEL_INPUT__ENDPOINT`), a `.env` file, the original deployment's variable names (see
-`legacy_env`), and command-line options (applied on top with `Settings.with_overrides`).
+Values come from, highest priority first: keyword arguments and command-line options
+(`Settings(workers=2)`, `Settings.with_overrides`), `FACEREEL_*` environment variables, a `.env`
+file, and the original deployment's variable names (see `legacy_env`). Every field can be named
+two ways: by its section (`FACEREEL_RECOGNITION__THRESHOLD`, `Settings(recognition={...})`) or
+by its flat name (`FACEREEL_THRESHOLD`, `Settings(threshold=0.5)`), which stays the documented
+spelling. A bucket's own fields nest under its name: `FACEREEL_INPUT__ENDPOINT`.
+
+Secrets (`api_keys`, `aws_secret_key`, a bucket's `secret_key`) are `SecretStr`: printing the
+settings never shows them.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from dotenv import dotenv_values
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -20,32 +27,140 @@ from pydantic_settings import (
 )
 
 from facereel.config.legacy_env import legacy_settings
+from facereel.config.sections import (
+    SECTIONS,
+    BucketSettings,
+    HttpSettings,
+    ImageTierSettings,
+    PipelineSettings,
+    RecognitionSettings,
+    StorageSettings,
+    secret,
+)
+from facereel.errors import ConfigError
 
-if TYPE_CHECKING:  # the core is imported where it is used: settings load in milliseconds
-    from facereel.core.faces import FaceConfig
-    from facereel.core.recognize import RecognizeOptions
+__all__ = ["BucketSettings", "HttpSettings", "ImageTierSettings", "PipelineSettings",
+           "RecognitionSettings", "Settings", "StorageSettings", "flat_names", "secret"]
 
-DEFAULT_BUCKETS = {"input": "input", "stage1": "stage-1", "output": "output"}
+PREFIX = "FACEREEL_"
+ALIASES = {"segment": "window"}  # old flat names of renamed fields
+TOP_LEVEL = ("log_level", "log_format")
 
 
-class BucketSettings(BaseModel):
-    """Where one bucket lives: a folder under DATA_DIR/buckets, or S3 (AWS or compatible)."""
+def flat_names() -> dict[str, str]:
+    """Flat field name -> its section, e.g. `threshold` -> `recognition`."""
+    names: dict[str, str] = {}
+    for section, model in SECTIONS.items():
+        for name in model.model_fields:
+            if name in names:  # a flat name must say which field it is
+                raise ConfigError(f"settings field {name!r} is in {names[name]} and {section}")
+            names[name] = section
+    return names
 
-    model_config = ConfigDict(frozen=True)
 
-    name: str
-    backend: Literal["local", "s3"] = "local"
-    endpoint: str | None = None  # Ceph RGW, SeaweedFS, MinIO...; None = AWS
-    region: str | None = None  # default: aws_region
-    access_key: str | None = None  # default: aws_access_key
-    secret_key: str | None = None
+FLAT = flat_names()
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def nest(values: dict[str, Any]) -> dict[str, Any]:
+    """Flat names moved into their sections; section and top-level keys kept as they are.
+    A flat name given beside its section's value wins (it is the more specific one)."""
+    nested: dict[str, Any] = {}
+    flat: dict[str, dict[str, Any]] = {}
+    for key, value in values.items():
+        name = ALIASES.get(key, key)
+        if name in FLAT:
+            flat.setdefault(FLAT[name], {})[name] = value
+        else:
+            nested[key] = value
+    for section, fields in flat.items():
+        current = nested.get(section)
+        base = current.model_dump() if isinstance(current, BaseModel) else dict(current or {})
+        nested[section] = _deep_merge(base, fields)
+    return nested
+
+
+def config_error(exc: ValidationError) -> ConfigError:
+    """A settings problem as one line naming the setting the way users write it
+    (`FACEREEL_WORKERS`), not pydantic's multi-line dump."""
+    problems = []
+    for error in exc.errors():
+        path = [str(p) for p in error["loc"]]
+        field = path[-1] if path else "?"
+        if len(path) >= 2 and path[0] == "storage" and path[1] in ("input", "stage1", "output"):
+            field = "__".join(path[1:])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"FACEREEL_{field.upper()}={error.get('input')!r}: {message}")
+    return ConfigError("invalid setting: " + "; ".join(problems))
+
+
+class _Nested(PydanticBaseSettingsSource):
+    """Another source's values with flat names moved into their sections, so sources of
+    different priority merge field by field."""
+
+    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource):
+        super().__init__(settings_cls)
+        self.inner = inner
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ answers for every field at once
+
+    def __call__(self) -> dict[str, Any]:
+        return nest(self.inner())
+
+
+def _flat_lookup(variables: dict[str, str]) -> dict[str, Any]:
+    """`FACEREEL_<FLAT NAME>` and `FACEREEL_<BUCKET>__<FIELD>` variables as flat values."""
+    found: dict[str, Any] = {}
+    for variable, value in variables.items():
+        upper = variable.upper()
+        if not upper.startswith(PREFIX) or value is None:
+            continue
+        name, _, sub = upper[len(PREFIX):].lower().partition("__")
+        name = ALIASES.get(name, name)
+        if name not in FLAT:
+            continue
+        if sub:
+            found.setdefault(name, {})
+            if isinstance(found[name], dict):
+                found[name][sub] = value
+        else:
+            found[name] = value
+    return found
+
+
+class _FlatVariables(PydanticBaseSettingsSource):
+    """The flat `FACEREEL_*` names, from the environment or from a `.env` file."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env_file: Path | None) -> None:
+        super().__init__(settings_cls)
+        self.env_file = env_file
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        if self.env_file is None:
+            variables = dict(os.environ)
+        elif self.env_file.is_file():
+            variables = {k: v for k, v in dotenv_values(self.env_file).items() if v is not None}
+        else:
+            return {}
+        return nest(_flat_lookup(variables))
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="FACEREEL_", env_file=".env", extra="ignore", frozen=True,
-        env_nested_delimiter="__",
-    )
+    model_config = SettingsConfigDict(env_prefix=PREFIX, env_file=".env", extra="ignore",
+                                      frozen=True, env_nested_delimiter="__")
 
     @classmethod
     def settings_customise_sources(
@@ -54,159 +169,30 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         legacy = InitSettingsSource(settings_cls, legacy_settings())
-        return init_settings, env_settings, dotenv_settings, legacy, file_secret_settings
+        return (_Nested(settings_cls, init_settings), env_settings,
+                _FlatVariables(settings_cls, None), dotenv_settings,
+                _FlatVariables(settings_cls, Path(".env")), _Nested(settings_cls, legacy),
+                file_secret_settings)
 
-    data_dir: Path = Field(Path("facereel-data"), description="where embedded state lives")
-    gallery: Path | None = Field(None, description="gallery file (default DATA_DIR/gallery.npz)")
-    metadata_db: Path | None = Field(None, description="SQLite file (default DATA_DIR/facereel.db)")
-    models_dir: Path | None = Field(None, description="dlib model files (default: the package)")
-    cache_dir: Path | None = Field(None, description="converted models (default ~/.cache/facereel)")
-
-    detector: str = "hog"
-    embedder: str = "dlib-resnet"
-    runtime: str = "onnx"
-    detect_size: int = Field(480, ge=0, description="short side the detector sees; 0 = full size")
-    min_face_px: int = Field(0, ge=0)
-    min_score: float = Field(-0.5, description="detector score threshold (weak faces followed)")
-    face_score: float = Field(0.0, description="a track must reach this score to count as a face")
-    upsample: int = Field(0, ge=0, le=3)
-
-    sampling: str = "adaptive"
-    interval: float = Field(0.5, gt=0, description="seconds between full-frame detections")
-    precision: float = Field(0.25, gt=0, description="target precision of appearance times (s)")
-    threshold: float = Field(0.6, gt=0, description="open-set match threshold (distance)")
-    clear_threshold: float = Field(0.64, gt=0, description="threshold for a clear winner")
-    clear_margin: float = Field(0.1, ge=0, description="runner-up margin of a clear winner")
-    appearance_gap: float = Field(1.0, ge=0)
-    votes: int = Field(2, ge=1, description="shots embedded per face (median decides)")
-    max_pixels: int = Field(8192 * 8192, gt=0)
-
-    workers: int = Field(0, ge=0, description="worker processes; 0 = one per core")
-    item_timeout: float = Field(900.0, gt=0, description="seconds one task may take")
-    segment: float = Field(60.0, ge=0, description="long videos are split into windows of "
-                           "about this many seconds for parallel workers (0 = never split)")
     log_level: str = "WARNING"
-    log_format: Literal["text", "json"] = "text"
-
-    # ---- the pipeline (facereel up) ------------------------------------------------------
-    input: BucketSettings = BucketSettings(name="input")
-    stage1: BucketSettings = BucketSettings(name="stage-1")
-    output: BucketSettings = BucketSettings(name="output")
-    queue_backend: Literal["sqlite", "sqs"] = "sqlite"
-    queue_prefix: str = Field("facereel", description="SQS queue names start with this")
-    sqs_endpoint: str | None = None
-    metadata_backend: Literal["sqlite", "dynamodb"] = "sqlite"
-    table_name: str = Field("facereel-people", description="DynamoDB people table")
-    videos_table: str = Field("facereel-videos", description="DynamoDB video status table")
-    dynamodb_endpoint: str | None = None
-    aws_region: str = "us-east-1"
-    aws_access_key: str | None = None
-    aws_secret_key: str | None = None
-    events_queue: str | None = Field(None, description="SQS queue receiving the input bucket's "
-                                     "S3 event notifications (else the bucket is polled)")
-    poll_interval: float = Field(1.0, gt=0, description="seconds between input bucket polls")
-    settle: float = Field(1.0, ge=0, description="a file dropped into a local bucket is taken "
-                          "once unchanged for this long")
-    visibility: float = Field(60.0, gt=0, description="queue visibility timeout (s); a running "
-                              "stage's heartbeat extends it every third of it")
-    max_attempts: int = Field(5, ge=1, description="deliveries before a message is dead")
-    retry_backoff: float = Field(2.0, ge=0, description="first retry delay (s), doubling after")
-
-    # ---- the HTTP API and the image web tier ----------------------------------------------
-    host: str = Field("127.0.0.1", description="address the HTTP API listens on")
-    port: int = Field(8000, ge=0, le=65535, description="HTTP port (0 = no HTTP server)")
-    api_keys: str = Field("", description="comma-separated API keys; none = open, loopback only")
-    max_video_mb: float = Field(500.0, gt=0, description="largest accepted video upload")
-    max_image_mb: float = Field(20.0, gt=0, description="largest accepted image upload")
-    image_timeout: float = Field(60.0, gt=0, description="seconds an image request may wait")
-    recognize_timeout: float = Field(900.0, gt=0, description="seconds /v1/recognize may wait")
-    app_workers_min: int = Field(1, ge=0, description="app-tier workers kept when idle")
-    app_workers_max: int = Field(0, ge=0, description="app-tier workers at most (0 = cores)")
-    backlog_per_worker: float = Field(4.0, gt=0, description="queued images per app worker")
-    scale_in_delay: float = Field(20.0, ge=0, description="seconds of low load before scaling in")
-    app_tier: Literal["local", "ec2"] = Field("local", description="where app-tier workers run: "
-                                              "local processes, or EC2 instances")
-    ec2_image_id: str = Field("", description="AMI of app-tier instances (app_tier=ec2); it "
-                              "should start `facereel app-worker` at boot")
-    ec2_instance_type: str = "t3.micro"
-    ec2_user_data: str = Field("", description="user data (boot script) of app-tier instances")
-    ec2_subnet_id: str | None = None
-    ec2_key_name: str | None = None
-    ec2_endpoint: str | None = None
-
-    @field_validator("sampling")
-    @classmethod
-    def _valid_sampling(cls, value: str) -> str:
-        from facereel.core.sampling import parse_sampling
-
-        parse_sampling(value)
-        return value
-
-    @field_validator("input", "stage1", "output", mode="before")
-    @classmethod
-    def _bucket_name(cls, value: Any, info: ValidationInfo) -> Any:
-        """A partial bucket setting (e.g. only FACEREEL_INPUT__ENDPOINT) keeps the default name."""
-        if isinstance(value, dict) and not value.get("name"):
-            return {**value, "name": DEFAULT_BUCKETS[str(info.field_name)]}
-        return value
+    log_format: str = Field("text", pattern="^(text|json)$")
+    recognition: RecognitionSettings = RecognitionSettings()
+    storage: StorageSettings = StorageSettings()
+    pipeline: PipelineSettings = PipelineSettings()
+    http: HttpSettings = HttpSettings()
+    image_tier: ImageTierSettings = ImageTierSettings()
 
     def with_overrides(self, **values: Any) -> Settings:
-        """A copy with the given non-None values replaced (command-line options)."""
+        """A copy with the given non-None values replaced (command-line options), validated
+        like any other source: `--workers -1` is refused as `FACEREEL_WORKERS=-1` would be."""
         changes = {k: v for k, v in values.items() if v is not None}
-        return self.model_copy(update=changes) if changes else self
+        if not changes:
+            return self
+        current = {name: getattr(self, name) for name in (*TOP_LEVEL, *SECTIONS)}
+        merged = _deep_merge({k: v.model_dump() if isinstance(v, BaseModel) else v
+                              for k, v in current.items()}, nest(changes))
+        return type(self).model_validate(merged)
 
     @property
-    def gallery_path(self) -> Path:
-        return self.gallery or self.data_dir / "gallery.npz"
-
-    @property
-    def metadata_path(self) -> Path:
-        return self.metadata_db or self.data_dir / "facereel.db"
-
-    @property
-    def model_cache_dir(self) -> Path:
-        if self.cache_dir is not None:
-            return self.cache_dir
-        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        return Path(base) / "facereel"
-
-    @property
-    def worker_count(self) -> int:
-        return self.workers or (os.cpu_count() or 1)
-
-    @property
-    def api_key_list(self) -> list[str]:
-        return [key.strip() for key in self.api_keys.split(",") if key.strip()]
-
-    @property
-    def app_workers_limit(self) -> int:
-        return self.app_workers_max or (os.cpu_count() or 1)
-
-    def face_config(self) -> FaceConfig:
-        from facereel.core.faces import FaceConfig
-        from facereel.core.faces.base import BackendOptions
-
-        options = BackendOptions(
-            models_dir=self.models_dir,
-            threads=1,
-            min_score=self.min_score,
-            upsample=self.upsample,
-            cache_dir=self.model_cache_dir,
-        )
-        return FaceConfig(self.detector, self.embedder, self.runtime, self.detect_size,
-                          self.min_face_px, options)
-
-    def recognize_options(self) -> RecognizeOptions:
-        from facereel.core.match import MatchPolicy
-        from facereel.core.recognize import RecognizeOptions
-        from facereel.core.sampling import parse_sampling
-        from facereel.core.shots import VotePolicy
-
-        return RecognizeOptions(
-            sampling=parse_sampling(self.sampling, self.interval, self.precision),
-            policy=MatchPolicy(threshold=self.threshold, clear_threshold=self.clear_threshold,
-                               clear_margin=self.clear_margin, min_face_score=self.face_score),
-            votes=VotePolicy(max_votes=self.votes),
-            appearance_gap_s=self.appearance_gap,
-            max_pixels=self.max_pixels,
-        )
+    def data_dir(self) -> Path:
+        return self.storage.data_dir

@@ -8,6 +8,7 @@ mixing them is refused instead of silently producing meaningless distances.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -108,10 +109,8 @@ class Gallery:
         return out
 
     # ---- persistence ----------------------------------------------------------------------
-    def save(self, path: Path) -> None:
-        """Write atomically (temp file + rename), so a crash never leaves half a gallery."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def to_bytes(self) -> bytes:
+        """The `.npz` file's bytes (a JSON header and the vectors; no pickle)."""
         header = {
             "format": FORMAT,
             "version": VERSION,
@@ -120,10 +119,18 @@ class Gallery:
             "names": self.names,
         }
         raw = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+        buffer = io.BytesIO()
+        np.savez(buffer, header=raw, vectors=self.vectors.astype(np.float32))
+        return buffer.getvalue()
+
+    def save(self, path: Path) -> None:
+        """Write atomically (temp file + rename), so a crash never leaves half a gallery."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".gallery-", suffix=".npz", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
-                np.savez(handle, header=raw, vectors=self.vectors.astype(np.float32))
+                handle.write(self.to_bytes())
             Path(tmp).replace(path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -133,15 +140,24 @@ class Gallery:
     def load(cls, path: Path) -> Gallery:
         path = Path(path)
         try:
-            with np.load(path, allow_pickle=False) as data:
-                header = json.loads(bytes(data["header"]).decode("utf-8"))
-                vectors = np.asarray(data["vectors"], dtype=np.float32)
+            data = path.read_bytes()
         except FileNotFoundError as exc:
             raise GalleryError(f"gallery {path} does not exist", "gallery_not_found") from exc
+        except OSError as exc:
+            raise GalleryError(f"cannot read gallery {path}: {exc.strerror}") from exc
+        return cls.from_bytes(data, str(path))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, source: str) -> Gallery:
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as archive:
+                header = json.loads(bytes(archive["header"]).decode("utf-8"))
+                vectors = np.asarray(archive["vectors"], dtype=np.float32)
         except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-            raise GalleryError(f"{path} is not a facereel gallery ({exc})") from exc
-        if header.get("format") != FORMAT or header.get("version") != VERSION:
-            raise GalleryError(f"{path} is not a facereel gallery (format/version mismatch)")
+            raise GalleryError(f"{source} is not a facereel gallery ({exc})") from exc
+        if not isinstance(header, dict) or header.get("format") != FORMAT \
+                or header.get("version") != VERSION:
+            raise GalleryError(f"{source} is not a facereel gallery (format/version mismatch)")
         return cls(str(header["embedder"]), int(header["dim"]), list(header["names"]), vectors)
 
     def _check(self, vectors: FloatArray, embedder: str, count: int) -> None:

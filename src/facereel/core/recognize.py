@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +21,13 @@ from facereel.core.faces import FaceModels
 from facereel.core.gallery import Gallery
 from facereel.core.identify import EmbeddingSink
 from facereel.core.match import MatchPolicy
-from facereel.core.media import DEFAULT_MAX_PIXELS, Picture, VideoSource, load_image
+from facereel.core.media import (
+    DEFAULT_MAX_PIXELS,
+    Picture,
+    VideoPicture,
+    VideoSource,
+    load_image,
+)
 from facereel.core.people import FaceLocator, MetadataLookup, summarize, to_ms
 from facereel.core.results import ErrorInfo, VideoResult
 from facereel.core.sampling import SamplingPlan
@@ -43,6 +49,7 @@ class RecognizeOptions:
     appearance_gap_s: float = 1.0  # unseen for longer than this = a separate appearance
     max_pixels: int = DEFAULT_MAX_PIXELS
     decode_threads: int = 1
+    budget_s: float | None = None  # an analysis running longer stops with a `timeout` error
 
 
 @dataclass(slots=True)
@@ -99,6 +106,8 @@ class MediaAnalyzer:
         threads, limit = options.decode_threads, options.max_pixels
         with VideoSource(path, threads=threads, max_pixels=limit) as video:
             pictures = video.pictures(options.sampling.decode_mode, start_s, end_s)
+            if options.budget_s is not None:
+                pictures = within_budget(pictures, options.budget_s, path.name)
             analysis, _, _ = self._analyse_pictures(pictures, options.sampling, sink)
             error = None
             if end_s is None:
@@ -115,6 +124,20 @@ class MediaAnalyzer:
                             self.options.votes, self.options.appearance_gap_s,
                             self.options.policy.min_face_score)
         return analyzer.run(pictures), 0.0, None
+
+
+def within_budget(pictures: Iterator[VideoPicture], budget_s: float,
+                  name: str) -> Iterator[VideoPicture]:
+    """The pictures, until `budget_s` seconds have passed since the first was asked for: a
+    hostile or huge input (8192x8192 frames, hours of video) then ends as one `timeout`
+    error record instead of holding a worker (or a Lambda) past its time limit."""
+    deadline = time.monotonic() + budget_s
+    for picture in pictures:
+        if time.monotonic() > deadline:
+            raise FacereelError(f"{name}: analysis took longer than its time budget of "
+                                f"{budget_s:g} s (raise FACEREEL_STAGE_BUDGET, or lower "
+                                "FACEREEL_WINDOW so windows are shorter)", "timeout")
+        yield picture
 
 
 class Recognizer(MediaAnalyzer):

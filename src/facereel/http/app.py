@@ -28,7 +28,7 @@ def _route_of(request: Request) -> str:
 
 async def authenticate(request: Request) -> None:
     services: Services = request.app.state.services
-    require_key(request, services.settings.api_key_list)
+    require_key(request, services.settings.http.api_key_list)
 
 
 def create_app(services: Services) -> FastAPI:

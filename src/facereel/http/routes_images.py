@@ -27,13 +27,13 @@ async def _answer(request: Request, upload: UploadFile | None, svc: Services) ->
         raise ApiError(400, "invalid_request", "send the image as multipart field 'inputFile'")
     if svc.images is None:
         raise ApiError(503, "unavailable", "the image tier is not running")
-    limit = int(svc.settings.max_image_mb * 2**20)
+    limit = int(svc.settings.http.max_image_mb * 2**20)
     refuse_declared_too_large(request, limit)
     name = safe_name(upload.filename, "image.jpg")
     data = await read_limited(upload, limit)
     check_kind(data[:512], name, ("image",))
     try:
-        answer = await svc.images.ask_async(name, data, svc.settings.image_timeout)
+        answer = await svc.images.ask_async(name, data, svc.settings.image_tier.image_timeout)
     except ImageTierTimeoutError:
         svc.metrics.images.labels("timeout").inc()
         svc.metrics.failures.labels("image_timeout").inc()

@@ -45,7 +45,7 @@ class Login(BaseModel):
 def login(svc: Svc, request: Request, body: Login | None = None) -> Response:
     """Exchange an API key (in the body, or as a Bearer header) for a session cookie: the web
     page logs in this way."""
-    keys = svc.settings.api_key_list
+    keys = svc.settings.http.api_key_list
     key = body.api_key if body is not None and body.api_key else presented_key(request)
     if keys and not key_is_valid(key, keys):
         raise ApiError(401, "unauthorized", "unknown API key", UNAUTHORIZED_HEADERS)
@@ -59,7 +59,7 @@ def login(svc: Svc, request: Request, body: Login | None = None) -> Response:
 def index(svc: Svc, request: Request) -> HTMLResponse:
     """The web page. Without a key it answers 401 with the same page, which then shows its
     login form (a browser cannot add an Authorization header to a navigation)."""
-    keys = svc.settings.api_key_list
+    keys = svc.settings.http.api_key_list
     status = 200 if is_authorized(request, keys) else 401
     return HTMLResponse(page(), status_code=status)
 

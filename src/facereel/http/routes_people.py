@@ -1,8 +1,9 @@
 """People: who is enrolled (gallery faces) and what is known about them (metadata fields).
 
 A person exists when the gallery holds faces for them or the metadata table holds their
-record; both are edited here. The gallery file is rewritten atomically under a lock, and the
-workers reload it when it changes, so people enrolled here are recognised in the next video.
+record; both are edited here. The gallery changes through its port (an atomic conditional
+write: concurrent enrolments are all kept), and every host picks the new version up within
+the gallery's stated staleness (`gallery_refresh`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from facereel.app.enroll import enrol
-from facereel.app.recognition import open_gallery
 from facereel.core.gallery import Gallery
 from facereel.http.errors import ApiError
 from facereel.http.services import Services, Svc
@@ -57,16 +57,8 @@ def _check_fields(metadata: dict[str, Scalar]) -> dict[str, Scalar]:
     return metadata
 
 
-def _gallery(svc: Services) -> Gallery:
-    return open_gallery(svc.settings, create=True)
-
-
-def _save(svc: Services, gallery: Gallery) -> None:
-    path = svc.settings.gallery_path
-    if path.exists() and path.suffix.lower() != ".npz":
-        raise ApiError(409, "read_only_gallery", f"the gallery {path.name} is an imported file "
-                       "and is read-only here: import it into a .npz gallery to edit people")
-    gallery.save(path)
+def _counts(svc: Services) -> dict[str, int]:
+    return svc.ports.gallery.load().gallery.counts()
 
 
 def _person(name: str, faces: int, record: dict[str, Any] | None) -> dict[str, Any]:
@@ -75,7 +67,7 @@ def _person(name: str, faces: int, record: dict[str, Any] | None) -> dict[str, A
 
 
 def _find(svc: Services, name: str) -> dict[str, Any]:
-    faces = _gallery(svc).counts().get(name, 0)
+    faces = _counts(svc).get(name, 0)
     record = svc.ports.metadata.get_person(name)
     if not faces and record is None:
         raise ApiError(404, "not_found", f"nobody called {name!r} is enrolled")
@@ -85,7 +77,7 @@ def _find(svc: Services, name: str) -> dict[str, Any]:
 @router.get("/v1/people")
 def list_people(svc: Svc) -> list[dict[str, Any]]:
     """Everyone enrolled or described: name, number of gallery faces, metadata fields."""
-    counts = _gallery(svc).counts()
+    counts = _counts(svc)
     records = {r["name"]: r for r in svc.ports.metadata.list_people()}
     names = sorted(set(counts) | set(records), key=str.casefold)
     return [_person(n, counts.get(n, 0), records.get(n)) for n in names]
@@ -96,7 +88,7 @@ def create_person(svc: Svc, body: NewPerson) -> dict[str, Any]:
     """Describe a new person (metadata only; add faces with POST /v1/people/{name}/faces)."""
     name = check_name(body.name)
     with svc.gallery_lock:
-        if name in _gallery(svc).counts() or svc.ports.metadata.get_person(name) is not None:
+        if name in _counts(svc) or svc.ports.metadata.get_person(name) is not None:
             raise ApiError(409, "exists", f"{name!r} already exists")
         svc.ports.metadata.put_people([{**_check_fields(body.metadata), "name": name}])
     return _find(svc, name)
@@ -134,11 +126,11 @@ def replace_person(svc: Svc, name: str, body: MetadataUpdate) -> dict[str, Any]:
 
 def _forget(svc: Services, names: list[str]) -> list[str]:
     """Remove people's gallery faces and metadata records; the names that existed."""
+    def remove(gallery: Gallery) -> set[str]:
+        return {name for name in names if gallery.remove(name)}
+
     with svc.gallery_lock:
-        gallery = _gallery(svc)
-        removed = {name for name in names if gallery.remove(name)}
-        if removed:
-            _save(svc, gallery)
+        removed, _ = svc.ports.gallery.update(remove)
         described = {name for name in names if svc.ports.metadata.delete_person(name)}
     return [name for name in names if name in removed | described]
 
@@ -162,12 +154,11 @@ def delete_people(svc: Svc, name: Annotated[list[str], Query()]) -> dict[str, li
 def _enrol_photos(svc: Services, name: str, folder: Path) -> dict[str, Any]:
     photos = sorted(folder.glob("*/*"))
     models = svc.models()
-    with svc.gallery_lock:
-        gallery = _gallery(svc)
-        outcomes = enrol(models, gallery, name, photos)
-        enrolled = sum(o.ok for o in outcomes)
-        if enrolled:
-            _save(svc, gallery)
+    staged = Gallery(models.embedder_id, models.embedder.dim)
+    outcomes = enrol(models, staged, name, photos)  # the slow part, outside any lock
+    enrolled = sum(o.ok for o in outcomes)
+    if enrolled:
+        svc.ports.gallery.update(lambda gallery: gallery.merge(staged))
     return {"person": name, "enrolled": enrolled,
             "outcomes": [{"image": o.image, "ok": o.ok, "message": o.message}
                          for o in outcomes]}
@@ -181,7 +172,7 @@ async def add_faces(svc: Svc, name: str,
     name = check_name(name)
     if not files or len(files) > MAX_PHOTOS:
         raise ApiError(400, "invalid_request", f"send 1-{MAX_PHOTOS} photos as field 'files'")
-    limit = int(svc.settings.max_image_mb * 2**20)
+    limit = int(svc.settings.http.max_image_mb * 2**20)
     uploads = svc.settings.data_dir / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix=".enrol-", dir=uploads))

@@ -27,7 +27,9 @@ from facereel.pipeline.publishing import output_stem
 from facereel.ports.objectstore import key_problem
 
 router = APIRouter(tags=["videos"])
-SHOT_KEY = re.compile(r"^[^\s]+/track\d{3}-shot\d{2}\.jpg$")
+# face crops results point to: `face-<track>.jpg`, and the shots of results published before
+# the shots travelled as one part object
+FACE_KEY = re.compile(r"^[^\s]+/(face-\d{6}|track\d{3}-shot\d{2})\.jpg$")
 POLL_S = 0.2
 
 
@@ -69,7 +71,7 @@ async def recognize(svc: Svc, body: RecognizeRequest,
     job = await run_in_threadpool(_submit, svc, body.key)
     if run_async:
         return JSONResponse(job.to_dict(), 202)
-    deadline = time.monotonic() + svc.settings.recognize_timeout
+    deadline = time.monotonic() + svc.settings.http.recognize_timeout
     while time.monotonic() < deadline:
         current = await run_in_threadpool(svc.jobs.get, job.id)
         if current is not None and current.state in ("done", "failed"):
@@ -92,7 +94,7 @@ async def upload_video(svc: Svc, request: Request,
     upload = file or inputFile
     if upload is None:
         raise ApiError(400, "invalid_request", "send the video as multipart field 'file'")
-    limit = int(svc.settings.max_video_mb * 2**20)
+    limit = int(svc.settings.http.max_video_mb * 2**20)
     refuse_declared_too_large(request, limit)
     if key is not None and (problem := key_problem(key)) is not None:
         raise ApiError(400, "invalid_key", f"invalid object key {key!r}: {problem}")
@@ -139,7 +141,7 @@ def get_result(svc: Svc, video: str) -> dict[str, Any]:
 @router.get("/v1/faces/{key:path}")
 def get_face(svc: Svc, key: str) -> Response:
     """A face crop a result points to (JPEG)."""
-    if key_problem(key) is not None or not SHOT_KEY.match(key):
+    if key_problem(key) is not None or not FACE_KEY.match(key):
         raise ApiError(404, "not_found", "no such face crop")
     if svc.ports.stage1.head(key) is None:
         raise ApiError(404, "not_found", "no such face crop")

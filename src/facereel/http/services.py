@@ -37,7 +37,7 @@ class Services:
         if self._models is None:
             from facereel.core.faces import FaceModels
 
-            self._models = FaceModels(self.settings.face_config()).load()
+            self._models = FaceModels(self.settings.recognition.face_config()).load()
         return self._models
 
 

@@ -1,38 +1,31 @@
 """The image web tier: HTTP requests -> request queue -> app-tier workers -> response queue.
 
-The web process stores each uploaded image in the stage-1 bucket (queues carry keys, never
-pixels), sends `{id, key, filename, reply_to}` on the request queue and waits, with a timeout,
-for the answer on its own response queue, which one dispatcher thread reads and hands to the
-waiting request. App-tier workers (`image_worker_main`, scaled by the autoscaler) take a
-request, recognise the image, answer, and delete the stored image.
+The web process (this client) stores each uploaded image in the stage-1 bucket (queues carry
+keys, never pixels), sends `{id, key, filename, reply_to}` on the request queue and waits, with
+a timeout, for the answer on its own response queue, which one dispatcher thread reads and
+hands to the waiting request. App-tier workers (`imagetier.worker`, scaled by the autoscaler)
+take a request, recognize the image, answer, and delete the stored image.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import re
-import signal
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from facereel.config import Settings
+from facereel.config.sections import StorageSettings
 from facereel.errors import FacereelError
-from facereel.logs import configure
-from facereel.pipeline.wiring import Ports, build_ports, tier_queue
+from facereel.pipeline.wiring import Ports, tier_queue
 from facereel.ports.queue import Body, Queue
-
-if TYPE_CHECKING:
-    from facereel.core.recognize import Recognizer
 
 log = logging.getLogger(__name__)
 REQUESTS = "images"
@@ -72,24 +65,23 @@ class Pending:
                            time.perf_counter() - self.started)
 
 
-def reply_queue_name(settings: Settings) -> str:
+def reply_queue_name(port: int) -> str:
     """This server's response queue: stable across restarts (so cloud queues are reused, not
     piled up), distinct for two servers on one host. Late answers to a previous run's
     requests are read and dropped."""
-    where = re.sub(r"[^A-Za-z0-9_-]", "-", f"{socket.gethostname()}-{settings.port}")
+    where = re.sub(r"[^A-Za-z0-9_-]", "-", f"{socket.gethostname()}-{port}")
     return f"{REQUESTS}-reply-{where}"[:80]
 
 
 class ImageTierClient:
     """The web process's side: submit an image, get the answer back (or a timeout)."""
 
-    def __init__(self, settings: Settings, ports: Ports) -> None:
-        self.settings = settings
+    def __init__(self, storage: StorageSettings, ports: Ports, port: int) -> None:
         self.ports = ports
-        self.requests = tier_queue(settings, REQUESTS, interactive=True)
-        self.reply_to = reply_queue_name(settings)
-        self.responses = tier_queue(settings, self.reply_to, interactive=True)
-        self.listen_s = LISTEN_S[settings.queue_backend]
+        self.requests = tier_queue(storage, REQUESTS, interactive=True)
+        self.reply_to = reply_queue_name(port)
+        self.responses = reply_queue(storage, self.reply_to)
+        self.listen_s = LISTEN_S[storage.queue_backend]
         self._waiting: dict[str, Future[Body]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -157,63 +149,14 @@ class ImageTierClient:
                 self.responses.ack(message)  # late answers (after a timeout) are dropped
 
 
-def _error(body: Body, code: str, message: str) -> dict[str, Any]:
-    return {"video": body.get("filename"), "status": "error", "people": [],
-            "error": {"code": code, "message": message}}
+def reply_queue(storage: StorageSettings, name: str) -> Queue:
+    """This server's own response queue. It is the one queue a host creates: its name depends
+    on the host and port, so provisioning cannot know it in advance (on SQS it is created
+    here, with a short retention: answers are useless after the request timed out)."""
+    if storage.queue_backend == "sqs":
+        from facereel.pipeline.wiring import queue_name, sqs_client
+        from facereel.ports.aws_resources import ensure_queue
 
-
-def answer_one(queue: Queue, recognizer: Callable[[], Recognizer], ports: Ports,
-               replies: Callable[[str], Queue], listen_s: float) -> bool:
-    """Take one request, answer it; False when there was none. The recognizer is asked for
-    after the request arrives, so a person enrolled while we waited is already known."""
-    messages = queue.receive(1, wait_s=listen_s)
-    if not messages:
-        return False
-    message = messages[0]
-    body = message.body
-    if not all(isinstance(body.get(field), str) for field in REQUEST_FIELDS):
-        log.error("dropping a malformed image request: %r", body)  # nobody to answer
-        queue.ack(message)
-        return True
-    try:
-        data = ports.stage1.get_bytes(str(body["key"]))
-        result = recognizer().recognize_image_bytes(data, str(body["filename"])).to_dict()
-    except FacereelError as exc:
-        result = _error(body, exc.code, exc.message)
-    except Exception as exc:  # answered at once: a retry would fail the same way, slowly
-        log.exception("app-tier request %s failed", body.get("id"))
-        result = _error(body, "internal", f"recognition failed: {exc}")
-    people = result.get("people") or []
-    name = people[0]["person"] if people else "unknown"
-    replies(str(body["reply_to"])).send(
-        {"id": body["id"], "name": name, "result": result})
-    queue.ack(message)
-    ports.stage1.delete(str(body["key"]))
-    return True
-
-
-def image_worker_main(settings: Settings, slot: int, stop: Any) -> None:
-    """An app-tier worker process started by `facereel up`: Ctrl-C is the parent's."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    configure(settings.log_level, settings.log_format)
-    serve_images(settings, slot, stop)
-
-
-def serve_images(settings: Settings, slot: int, stop: Any) -> None:
-    """Answer image requests until `stop` is set (or whoever started us is gone)."""
-    from facereel.pipeline.stages import StageContext
-    from facereel.runtime.workers import UntilOrphaned
-
-    ports = build_ports(settings)
-    context = StageContext(settings, ports)
-    queue = tier_queue(settings, REQUESTS, interactive=True)
-    context.recognizer()  # load the models before the first request
-    log.info("app-tier worker %d ready", slot, extra={"slot": slot})
-    until = UntilOrphaned(stop)
-    replies = functools.lru_cache(maxsize=64)(functools.partial(tier_queue, settings))
-    while not until.is_set():
-        try:
-            answer_one(queue, context.recognizer, ports, replies,
-                       LISTEN_S[settings.queue_backend])
-        except Exception:  # one bad request must not end the worker
-            log.exception("app-tier worker %d failed on a request", slot)
+        ensure_queue(sqs_client(storage), queue_name(storage, name),
+                     {"MessageRetentionPeriod": "300"})
+    return tier_queue(storage, name, interactive=True)

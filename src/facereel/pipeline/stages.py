@@ -1,14 +1,14 @@
-"""The pipeline's stages: plain functions `(message body, context) -> [(next stage, body)]`.
+"""The pipeline's stage functions (their order and wiring is `definition.STAGES`).
 
-The same functions run in the local worker pool, and can run in a Lambda or OpenFaaS handler or
-as a cluster task: everything they touch comes through the context's ports. Queues carry keys
-and ids only. Every stage is idempotent: its outputs are named after the input's key and
-content hash (etag), and a stage whose output already exists just passes the work on, so a
-message delivered twice (after a crash, say) never duplicates outputs or counts.
+Everything a stage touches comes through the context's ports, so the same functions run in
+the local worker pool, a Lambda or OpenFaaS handler, or a Ray actor. Queues carry keys, ids
+and small documents, never pixels. Outputs are named after the input's key and content hash
+(etag) and are deterministic, so a repeated delivery rewrites the same bytes; a message for
+content that has since been replaced is dropped (the new content has its own message).
 
-    split      input video -> face shots (JPEG) + manifest in stage-1 under <stem>/<etag>/
-    recognise  manifest + shots -> result document (stage-1 <stem>/<etag>/result.json)
-    publish    result -> output bucket <stem>.json/.txt/.csv + the video's metadata row
+Storage requests per video (a short one, on S3): split reads the upload and writes one part
+object (analysis + shots); recognize reads it and writes one face crop per person; publish
+writes the three output files. The result document travels to publish inside the message.
 """
 
 from __future__ import annotations
@@ -18,79 +18,68 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from facereel.app.recognition import MetadataLookup, open_gallery
-from facereel.config import Settings
-from facereel.core.faces import FaceModels
-from facereel.core.gallery import Gallery
-from facereel.core.recognize import MediaAnalyzer, PartialAnalysis, Recognizer, combine
-from facereel.core.results import ErrorInfo, VideoResult
-from facereel.pipeline.manifest import ShotStoreSink, dump_manifest, load_manifest, work_prefix
-from facereel.pipeline.publishing import publish_result
-from facereel.pipeline.wiring import Ports
-from facereel.ports.metadata import VideoRecord
-from facereel.ports.objectstore import (
-    ObjectInfo,
-    ObjectNotFoundError,
-    ObjectStore,
-    key_problem,
+from facereel.core.recognize import MediaAnalyzer, PartialAnalysis, combine
+from facereel.core.results import VideoResult, error_result
+from facereel.core.tracking import Track
+from facereel.pipeline.context import StageContext
+from facereel.pipeline.parts import (
+    LoadedPart,
+    ShotCollector,
+    dump_part,
+    load_part,
+    part_key,
+    work_prefix,
 )
-from facereel.ports.objectstore.local import LocalObjectStore
+from facereel.pipeline.publishing import publish_result
+from facereel.pipeline.windows import Window, plan_windows
+from facereel.ports.metadata import VideoRecord
+from facereel.ports.objectstore import ObjectInfo, ObjectNotFoundError, ObjectStore, key_problem
 from facereel.ports.queue import Body
+from facereel.ports.transfers import run_all
 
 log = logging.getLogger(__name__)
 Outgoing = list[tuple[str, Body]]
+MAX_INLINE_RESULT = 64 * 1024  # larger result documents travel as a stage-1 object
+TRACK_ID_STRIDE = 100000  # track ids of window w start at w * stride: distinct when joined
 
 
-class StageContext:
-    """What stages need, built lazily once per process: ports, models, gallery, settings."""
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A message as a stage receives it: its body and which delivery this is (1 = first)."""
 
-    def __init__(self, settings: Settings, ports: Ports) -> None:
-        self.settings = settings
-        self.ports = ports
-        self._models: FaceModels | None = None
-        self._gallery: tuple[float, Gallery] | None = None
-        self._recognizer: Recognizer | None = None
-
-    @property
-    def models(self) -> FaceModels:
-        if self._models is None:
-            self._models = FaceModels(self.settings.face_config()).load()
-        return self._models
+    body: Body
+    attempt: int = 1
 
     @property
-    def gallery(self) -> Gallery:
-        """The gallery, reloaded when its file changes (people enrolled while running)."""
-        path = self.settings.gallery_path
-        stamp = path.stat().st_mtime if path.exists() else 0.0
-        if self._gallery is None or self._gallery[0] != stamp:
-            gallery = open_gallery(self.settings, create=True)
-            self._gallery = (stamp, gallery)
-        return self._gallery[1]
+    def redelivered(self) -> bool:
+        return self.attempt > 1
 
-    def recognizer(self) -> Recognizer:
-        """A recognizer over the current gallery (rebuilt when the gallery changes)."""
-        gallery = self.gallery
-        if self._recognizer is None or self._recognizer.gallery is not gallery:
-            self._recognizer = Recognizer(self.models, gallery, self.settings.recognize_options(),
-                                          MetadataLookup(self.ports.metadata))
-        return self._recognizer
+    @property
+    def key(self) -> str:
+        return str(self.body["key"])
+
+    @property
+    def etag(self) -> str:
+        return str(self.body.get("etag", ""))
 
 
 @contextmanager
 def fetched(store: ObjectStore, key: str) -> Iterator[tuple[Path, ObjectInfo | None]]:
-    """A local file with the object's bytes and the object's info (None: gone). A local
-    bucket's own file is used as is; a remote object is downloaded in one request, whose
-    answer also says which content (etag) it was."""
-    if isinstance(store, LocalObjectStore):
-        yield store.local_path(key), store.head(key)
+    """A local file with the object's bytes and the object's info (None: gone). A file on
+    this machine is used as is; a remote object is downloaded in one request, whose answer
+    also says which content (etag) it was."""
+    local = store.local_path(key)
+    if local is not None:
+        yield local, store.head(key)
         return
-    suffix = Path(key).suffix[:16]
-    fd, name = tempfile.mkstemp(prefix="facereel-", suffix=suffix)
+    fd, name = tempfile.mkstemp(prefix="facereel-", suffix=Path(key).suffix[:16])
     os.close(fd)
     try:
         try:
@@ -102,83 +91,135 @@ def fetched(store: ObjectStore, key: str) -> Iterator[tuple[Path, ObjectInfo | N
         Path(name).unlink(missing_ok=True)
 
 
-def redelivered(body: Body) -> bool:
-    """Whether a message may have been processed before (unknown counts as yes): only then
-    is it worth asking the store whether a stage's output already exists."""
-    return int(body.get("_attempt", 2)) > 1
+def _set_status(ctx: StageContext, delivery: Delivery, status: str) -> None:
+    ctx.ports.metadata.put_video(VideoRecord(delivery.key, delivery.etag, status, time.time()))
 
 
-def _current(ports: Ports, key: str, etag: str) -> bool | None:
-    """Whether `etag` is still the input's content: None when the object is gone."""
-    if key_problem(key) is not None:
-        return True  # an invalid key is never stored; its message carries the whole story
-    info = ports.input.head(key)
-    if info is None:
-        return None
-    return not etag or info.etag == etag
+def _analyze(ctx: StageContext, path: Path, window: Window, number: int,
+             delivery: Delivery) -> None:
+    """Analyse one window of the input and store it as a part (shots included)."""
+    options = replace(ctx.options, budget_s=ctx.pipeline.stage_budget)
+    collector = ShotCollector()
+    part = MediaAnalyzer(ctx.models, options).analyze(path, window[0], window[1], collector)
+    part.video = delivery.key  # a bucket's videos are named by their keys
+    data = dump_part(part, delivery.key, delivery.etag, collector)
+    ctx.ports.stage1.put_bytes(part_key(delivery.key, delivery.etag, number), data,
+                               content_type="application/zip")
 
 
-def _set_status(ports: Ports, key: str, etag: str, status: str) -> None:
-    ports.metadata.put_video(VideoRecord(key, etag, status, time.time()))
+def _stale(info: ObjectInfo | None, delivery: Delivery) -> bool:
+    if info is None or (delivery.etag and info.etag != delivery.etag):
+        log.info("skipping %s: replaced or deleted since it was queued", delivery.key)
+        return True
+    return False
 
 
-def split(body: Body, ctx: StageContext) -> Outgoing:
-    key, etag = str(body["key"]), str(body.get("etag", ""))
-    manifest = f"{work_prefix(key, etag)}/manifest.json"
-    onward: Outgoing = [("recognise", {"key": key, "etag": etag, "manifest": manifest})]
-    if redelivered(body) and ctx.ports.stage1.head(manifest) is not None:
-        return onward  # already split: a repeated delivery
-    problem = key_problem(key)
-    if problem is not None:
-        part = PartialAnalysis(key, error=ErrorInfo(
-            "invalid_key", f"{key!r}: invalid object key: {problem}"))
-        ctx.ports.stage1.put_bytes(manifest, dump_manifest(part, key, etag, {}))
-        return onward
-    sink = ShotStoreSink(ctx.ports.stage1, work_prefix(key, etag))
-    analyzer = MediaAnalyzer(ctx.models, ctx.settings.recognize_options())
+def split(delivery: Delivery, ctx: StageContext) -> Outgoing:
+    key, etag = delivery.key, delivery.etag
+    if (problem := key_problem(key)) is not None:
+        name = key.rsplit("/", 1)[-1] or key
+        result = error_result(name, "invalid_key", f"{key!r}: invalid object key: {problem}")
+        return [("publish", {"key": key, "etag": etag, "result": result.to_dict()})]
     with fetched(ctx.ports.input, key) as (path, info):
-        if info is None or (etag and info.etag != etag):
-            log.info("skipping %s: replaced or deleted since it was queued", key)
+        if _stale(info, delivery):
             return []
-        _set_status(ctx.ports, key, etag, "processing")
-        part = analyzer.analyze(path, sink=sink)
-    part.video = key  # a bucket's videos are named by their keys
-    ctx.ports.stage1.put_bytes(manifest, dump_manifest(part, key, etag, sink.shots))
-    return onward
+        _set_status(ctx, delivery, "processing")
+        windows = plan_windows(path, ctx.pipeline.window)
+        if len(windows) == 1:
+            _analyze(ctx, path, windows[0], 0, delivery)
+            return [("recognize", {"key": key, "etag": etag, "windows": 1})]
+    return [("analyze", {"key": key, "etag": etag, "window": number, "windows": len(windows),
+                         "start": start, "end": end})
+            for number, (start, end) in enumerate(windows)]
 
 
-def recognise(body: Body, ctx: StageContext) -> Outgoing:
-    key, etag = str(body["key"]), str(body.get("etag", ""))
-    result_key = f"{work_prefix(key, etag)}/result.json"
-    onward: Outgoing = [("publish", {"key": key, "etag": etag, "result": result_key})]
-    if redelivered(body) and ctx.ports.stage1.head(result_key) is not None:
-        return onward
-    _set_status(ctx.ports, key, etag, "recognising")
-    loaded = load_manifest(ctx.ports.stage1.get_bytes(str(body["manifest"])), ctx.ports.stage1)
-    if loaded.shots:
-        vectors = ctx.models.embed_shots([shot for _, shot in loaded.shots])
-        for (track, _), vector in zip(loaded.shots, vectors, strict=True):
-            track.embeddings.append(vector)
-    lookup = MetadataLookup(ctx.ports.metadata)
-    result = combine(loaded.part.video, [loaded.part], ctx.gallery,
-                     ctx.settings.recognize_options(), lookup, loaded.first_shot)
-    ctx.ports.stage1.put_bytes(result_key, json.dumps(result.to_dict()).encode("utf-8"),
-                               content_type="application/json")
-    return onward
-
-
-def publish(body: Body, ctx: StageContext) -> Outgoing:
-    key, etag = str(body["key"]), str(body.get("etag", ""))
-    if _current(ctx.ports, key, etag) is False:
-        log.info("not publishing %s: its content changed since", key)
-        return []
-    doc: dict[str, Any] = json.loads(ctx.ports.stage1.get_bytes(str(body["result"])))
-    publish_result(ctx.ports, key, etag, VideoResult.from_dict(doc))
+def analyze(delivery: Delivery, ctx: StageContext) -> Outgoing:
+    """One window of a long video; the window that completes the set starts the join."""
+    body = delivery.body
+    number, total = int(body["window"]), int(body["windows"])
+    stored = delivery.redelivered and ctx.ports.stage1.head(
+        part_key(delivery.key, delivery.etag, number)) is not None
+    if not stored:
+        with fetched(ctx.ports.input, delivery.key) as (path, info):
+            if _stale(info, delivery):
+                return []
+            end = body.get("end")
+            window = (float(body["start"]), float(end) if end is not None else None)
+            _analyze(ctx, path, window, number, delivery)
+    done, added = ctx.ports.metadata.mark_window(delivery.key, delivery.etag, number)
+    # a repeated delivery re-sends the join too: its first run may have died before sending
+    if done >= total and (added or delivery.redelivered):
+        return [("recognize", {"key": delivery.key, "etag": delivery.etag, "windows": total})]
     return []
 
 
-STAGE_FUNCTIONS: dict[str, Callable[[Body, StageContext], Outgoing]] = {
-    "split": split,
-    "recognise": recognise,
-    "publish": publish,
-}
+def _load_parts(ctx: StageContext, delivery: Delivery, windows: int) -> list[LoadedPart]:
+    keys = [part_key(delivery.key, delivery.etag, n) for n in range(windows)]
+    blobs = run_all(ctx.ports.stage1, [partial(ctx.ports.stage1.get_bytes, k) for k in keys])
+    return [load_part(blob, n * TRACK_ID_STRIDE) for n, blob in enumerate(blobs)]
+
+
+class _FaceCrops:
+    """Which face crop each person's result points to; the crops are written afterwards."""
+
+    def __init__(self, parts: list[LoadedPart], prefix: str) -> None:
+        self.crops = {tid: jpeg for part in parts for tid, jpeg in part.crops.items()}
+        self.prefix = prefix
+        self.wanted: dict[str, bytes] = {}
+
+    def __call__(self, tracks: list[Track]) -> str:
+        for track in sorted(tracks, key=lambda t: t.first_s):
+            if track.id in self.crops:
+                key = f"{self.prefix}/face-{track.id:06d}.jpg"
+                self.wanted[key] = self.crops[track.id]
+                return key
+        return ""
+
+    def write(self, store: ObjectStore) -> None:
+        run_all(store, [partial(store.put_bytes, key, data, None, "image/jpeg")
+                        for key, data in sorted(self.wanted.items())])
+
+
+def recognize(delivery: Delivery, ctx: StageContext) -> Outgoing:
+    """Embed the shots of every part, decide who they are: the result document."""
+    _set_status(ctx, delivery, "recognizing")
+    parts = _load_parts(ctx, delivery, int(delivery.body.get("windows", 1)))
+    shots = [pair for part in parts for pair in part.shots]
+    if shots:
+        vectors = ctx.models.embed_shots([shot for _, shot in shots])
+        for (track, _), vector in zip(shots, vectors, strict=True):
+            track.embeddings.append(vector)
+    crops = _FaceCrops(parts, work_prefix(delivery.key, delivery.etag))
+    analyses: list[PartialAnalysis] = [part.part for part in parts]
+    result = combine(delivery.key, analyses, ctx.gallery, ctx.options, ctx.metadata, crops)
+    crops.write(ctx.ports.stage1)
+    return [("publish", _publish_body(ctx, delivery, result.to_dict()))]
+
+
+def _publish_body(ctx: StageContext, delivery: Delivery, doc: dict[str, Any]) -> Body:
+    body: Body = {"key": delivery.key, "etag": delivery.etag}
+    text = json.dumps(doc)
+    if len(text) <= MAX_INLINE_RESULT:
+        return {**body, "result": doc}
+    result_key = f"{work_prefix(delivery.key, delivery.etag)}/result.json"
+    ctx.ports.stage1.put_bytes(result_key, text.encode(), content_type="application/json")
+    return {**body, "result_key": result_key}
+
+
+def _current(ctx: StageContext, delivery: Delivery) -> bool:
+    """Whether the content this message is about is still the input's latest (per the
+    video's row, which every new upload updates: no request to the input bucket)."""
+    record = ctx.ports.metadata.get_video(delivery.key)
+    return record is None or not record.etag or not delivery.etag \
+        or record.etag == delivery.etag
+
+
+def publish(delivery: Delivery, ctx: StageContext) -> Outgoing:
+    if not _current(ctx, delivery):
+        log.info("not publishing %s: its content changed since", delivery.key)
+        return []
+    doc = delivery.body.get("result")
+    if doc is None:
+        doc = json.loads(ctx.ports.stage1.get_bytes(str(delivery.body["result_key"])))
+    publish_result(ctx.ports, delivery.key, delivery.etag, VideoResult.from_dict(doc))
+    return []

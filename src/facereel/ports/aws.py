@@ -23,6 +23,7 @@ _DENIED = {"AccessDenied", "AccessDeniedException", "403", "Forbidden", "Invalid
            "UnrecognizedClientException", "MissingAuthenticationToken",
            "IncompleteSignature", "InvalidSecurity"}
 _BAD_KEY = {"KeyTooLongError", "InvalidObjectName"}
+_PRECONDITION = {"PreconditionFailed", "ConditionalRequestConflict", "412"}
 _UNREACHABLE_NAMES = ("EndpointConnectionError", "ConnectionClosedError", "ConnectTimeoutError",
                       "ReadTimeoutError", "ProxyConnectionError", "ConnectionError",
                       "ResponseStreamingError", "HTTPClientError", "SSLError")
@@ -31,15 +32,16 @@ _DENIED_NAMES = ("NoCredentialsError", "PartialCredentialsError", "NoAuthTokenEr
 
 def classify_boto_error(exc: BaseException) -> tuple[str, str]:
     """(kind, detail) of a boto failure; kind is one of `not_found`, `no_container`, `denied`,
-    `unreachable`, `bad_key` or `error`. Shared by the S3, SQS and DynamoDB adapters so all
-    three report the same situations with the same codes."""
+    `unreachable`, `bad_key`, `precondition_failed` or `error`. Shared by the S3, SQS and
+    DynamoDB adapters so all three report the same situations with the same codes."""
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         detail = f"{code or status}: {error.get('Message') or 'no message'}"
         kinds = ((_NOT_FOUND, "not_found"), (_NO_CONTAINER, "no_container"),
-                 (_DENIED, "denied"), (_BAD_KEY, "bad_key"))
+                 (_DENIED, "denied"), (_BAD_KEY, "bad_key"),
+                 (_PRECONDITION, "precondition_failed"))
         for codes, kind in kinds:
             if code in codes:
                 return kind, detail

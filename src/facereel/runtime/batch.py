@@ -1,8 +1,10 @@
 """Recognise many inputs with a pool of worker processes (or in-process for one worker).
 
-Work is split into tasks: one per input, except long videos, which are cut at keyframes into
-windows of about `segment` seconds so several workers share one long recording. The parent
-combines each input's partial analyses into its result as soon as the last one arrives.
+Work is split into tasks: one per input, except long videos, which are cut into the same
+windows the pipeline uses (`pipeline.windows`: about `window` seconds, at keyframes, whatever
+the number of workers), so several workers share one long recording and the answer never
+depends on how many there are. The parent joins each input's windows into its result as soon
+as the last one arrives.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from facereel.app.recognition import build_recognizer, metadata_lookup, open_gallery
+from facereel.app.recognition import metadata_lookup, open_gallery
 from facereel.config import Settings
-from facereel.core.media import VideoSource
-from facereel.core.recognize import PartialAnalysis, combine
+from facereel.core.faces import FaceModels
+from facereel.core.recognize import MediaAnalyzer, PartialAnalysis, combine
 from facereel.core.results import ErrorInfo, VideoResult
-from facereel.core.sniff import MEDIA_EXTENSIONS, VIDEO_EXTENSIONS
-from facereel.errors import FacereelError
+from facereel.core.sniff import MEDIA_EXTENSIONS
+from facereel.pipeline.windows import plan_windows
 from facereel.runtime.pool import TaskFailure, WorkerPool
 
 ProgressCallback = Callable[[int, int], None]  # (tasks done, tasks in all)
@@ -46,38 +48,13 @@ def collect_inputs(paths: list[Path]) -> list[Path]:
     return inputs
 
 
-def windows(path: Path, segment_s: float, workers: int = 1) -> list[tuple[float, float | None]]:
-    """Time windows for a video: whole when short, else ~segment_s long (in a number of windows
-    that the workers share evenly), cut at keyframes so a window starts decoding where it
-    begins."""
-    if path.suffix.lower() not in VIDEO_EXTENSIONS or segment_s <= 0:
-        return [(0.0, None)]
-    try:
-        with VideoSource(path) as video:
-            duration = video.info.duration_s
-            keyframes = video.keyframe_times() if duration > 1.5 * segment_s else []
-    except FacereelError:
-        return [(0.0, None)]  # the worker reports the problem
-    if duration <= 1.5 * segment_s:
-        return [(0.0, None)]
-    count = max(2, round(duration / segment_s))
-    count = -(-count // workers) * workers  # a multiple of the workers: none sits idle at the end
-    cuts: list[float] = []
-    for number in range(1, count):
-        ideal = duration * number / count
-        near = [k for k in keyframes if abs(k - ideal) <= segment_s / 4]
-        cut = min(near, key=lambda k: abs(k - ideal)) if near else ideal
-        if not cuts or cut > cuts[-1] + 1.0:
-            cuts.append(cut)
-    bounds: list[float | None] = [0.0, *cuts, None]
-    return [(float(bounds[i] or 0.0), bounds[i + 1]) for i in range(len(bounds) - 1)]
-
-
 def _analyzer(settings: Settings) -> Callable[[Task], PartialAnalysis]:
-    recognizer = build_recognizer(settings)
+    recognition = settings.recognition
+    analyzer = MediaAnalyzer(FaceModels(recognition.face_config()).load(),
+                             recognition.recognize_options())
 
     def handle(task: Task) -> PartialAnalysis:
-        return recognizer.analyze(Path(task.path), task.start_s, task.end_s)
+        return analyzer.analyze(Path(task.path), task.start_s, task.end_s)
 
     return handle
 
@@ -91,14 +68,12 @@ def _failure(task: Task, failure: TaskFailure) -> PartialAnalysis:
 def recognize_paths(paths: list[Path], settings: Settings,
                     progress: ProgressCallback | None = None) -> Iterator[tuple[int, VideoResult]]:
     """Yield `(input index, result)` as inputs finish; one result per input, always."""
-    workers = settings.worker_count
-    segment = settings.segment if workers > 1 else 0.0
     tasks = [Task(i, str(p), start, end) for i, p in enumerate(paths)
-             for start, end in windows(p, segment, workers)]
-    workers = min(workers, len(tasks))
+             for start, end in plan_windows(p, settings.pipeline.window)]
+    workers = min(settings.pipeline.worker_count, len(tasks))
     gallery = open_gallery(settings)
     lookup = metadata_lookup(settings)
-    options = settings.recognize_options()
+    options = settings.recognition.recognize_options()
     parts: dict[int, list[PartialAnalysis]] = {}
     remaining = {i: sum(1 for t in tasks if t.index == i) for i in range(len(paths))}
     for done, (task, part) in enumerate(_run(tasks, settings, workers), 1):
@@ -119,7 +94,8 @@ def _run(tasks: list[Task], settings: Settings,
             yield task, handle(task)
         return
     pool: WorkerPool[Task, PartialAnalysis] = WorkerPool(
-        workers, _analyzer, settings, timeout_s=settings.item_timeout, preload=(__name__,)
+        workers, _analyzer, settings, timeout_s=settings.pipeline.item_timeout,
+        preload=(__name__,)
     )
     for position, outcome in pool.run(tasks):
         task = tasks[position]

@@ -16,7 +16,7 @@ from typing import Any
 from facereel.config import Settings
 from facereel.pipeline.wiring import Ports, build_ports
 from facereel.runtime.stopflag import StopFlag
-from facereel.runtime.watcher import Watcher
+from facereel.runtime.watcher import watcher_for
 from facereel.runtime.workers import release_held, worker_main
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,7 @@ class Supervisor:
             if process.is_alive() or self.stop_event.is_set():
                 continue
             log.warning("worker %d exited (code %s); restarting it", number, process.exitcode)
-            release_held(self.settings, self.ports, number)
+            release_held(self.settings.data_dir / "run", self.ports, number)
             self.restarts += 1
             self._spawn(number)
 
@@ -80,14 +80,14 @@ def run_up(settings: Settings, workers: int, extra: Extra | None = None,
            on_ready: Callable[[], None] | None = None) -> None:
     """Run the watcher, the workers and `extra` (the HTTP tier) until interrupted. A part that
     dies stops the whole service (drained as on Ctrl-C) and is reported, never left silent."""
-    ports = build_ports(settings)
+    ports = build_ports(settings.storage, settings.recognition.embedder)
     stop = threading.Event()
     failures: list[BaseException] = []
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT,
                                                                      signal.SIGTERM)}
     supervisor = Supervisor(settings, ports, workers)
     supervisor.start()
-    parts: list[Callable[[threading.Event], None]] = [Watcher(settings, ports).run]
+    parts: list[Callable[[threading.Event], None]] = [watcher_for(settings, ports).run]
     if extra is not None:
         parts.append(functools.partial(_call_extra, extra, supervisor=supervisor))
     threads = [threading.Thread(target=_guarded, args=(part, stop, failures), daemon=True,

@@ -1,9 +1,10 @@
 """Notice new objects in the input bucket and queue them for the split stage.
 
-Where the store offers S3 event notifications delivered to an SQS queue (`events_queue`),
-the watcher reads those; otherwise it polls the bucket. Either way it keeps a durable cursor
-(every key and content hash already queued, in SQLite), so an upload made while facereel was
-down is queued when it comes back, and nothing is queued twice for the same content.
+Where the input bucket sends S3 event notifications to an SQS queue (`events_queue`; `facereel
+provision` sets that up), the watcher reads those; otherwise it polls the bucket. Either way it
+keeps a durable cursor (every key and content hash already queued, in SQLite), so an upload
+made while facereel was down is queued when it comes back, and nothing is queued twice for
+the same content.
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from facereel.config import Settings
+from facereel.config.sections import PipelineSettings
+from facereel.pipeline.submit import submit
 from facereel.pipeline.wiring import Ports
-from facereel.ports.metadata import VideoRecord
 from facereel.ports.objectstore import ObjectInfo
-from facereel.ports.objectstore.local import LocalObjectStore
+from facereel.ports.objectstore.s3_events import parse_s3_event
 from facereel.ports.queue import Queue
 from facereel.ports.sqlite_db import SqliteDatabase
 
 log = logging.getLogger(__name__)
+RECONCILE_S = 300.0  # with S3 events, list the bucket this often anyway (events can be lost)
 
 
 class SeenCursor:
@@ -51,48 +54,27 @@ class SeenCursor:
 
 
 class Watcher:
-    def __init__(self, settings: Settings, ports: Ports) -> None:
-        self.settings = settings
+    """Queues each new or changed object of the input bucket, once.
+
+    With an events queue (`events_queue`, wired to the bucket by `facereel provision`) it
+    reacts to S3 notifications and still lists the bucket every `RECONCILE_S` seconds, since
+    a notification can be lost; without one it polls the listing."""
+
+    def __init__(self, ports: Ports, pipeline: PipelineSettings, cursor: SeenCursor,
+                 events: Queue | None = None) -> None:
         self.ports = ports
-        self.cursor = SeenCursor(settings.data_dir / "watcher.db", ports.input.bucket)
-        self.events: Queue | None = None
-        if settings.events_queue:
-            self.events = self._subscribe(settings.events_queue)
-
-    def _subscribe(self, queue_name: str) -> Queue | None:
-        """Have the input bucket announce new objects on an SQS queue; None (keep polling)
-        when the store cannot (SeaweedFS and local folders have no S3 notifications)."""
-        from facereel.pipeline.wiring import sqs_client
-        from facereel.ports.objectstore.s3 import S3ObjectStore
-        from facereel.ports.objectstore.s3_events import enable_s3_notifications
-        from facereel.ports.queue.sqs import SqsQueue
-
-        store = self.ports.input
-        if not isinstance(store, S3ObjectStore):
-            log.warning("events_queue is set but the input bucket is %s: polling instead",
-                        store.describe())
-            return None
-        client = sqs_client(self.settings)
-        queue = SqsQueue(client, queue_name, self.settings.visibility, self.settings.max_attempts)
-        try:
-            enable_s3_notifications(store.client, store.bucket, client, queue.url)
-        except Exception as exc:  # e.g. the endpoint does not implement notifications
-            log.warning("cannot enable S3 notifications on %s (%s): polling instead",
-                        store.describe(), exc)
-            return None
-        return queue
+        self.pipeline = pipeline
+        self.cursor = cursor
+        self.events = events
+        self.reconcile_s = RECONCILE_S
 
     def _listing(self) -> Iterable[ObjectInfo]:
-        store = self.ports.input
-        if isinstance(store, LocalObjectStore):
-            # a file still being copied in keeps changing: wait until it settles
-            return store.list(settled_s=self.settings.settle)
-        return store.list()
+        # a file still being copied into a folder bucket keeps changing: wait until it settles
+        return self.ports.input.list(settled_s=self.pipeline.settle)
 
     def submit(self, key: str, etag: str, size: int = 0) -> None:
         """Queue one input object for the pipeline (then remember it)."""
-        self.ports.queues["split"].send({"key": key, "etag": etag, "size": size})
-        self.ports.metadata.put_video(VideoRecord(key, etag, "queued", time.time()))
+        submit(self.ports, key, etag, size)
         self.cursor.mark(key, etag)  # after sending: a crash in between re-sends (harmless)
 
     def poll_once(self) -> int:
@@ -109,8 +91,6 @@ class Watcher:
 
     def drain_events(self, wait_s: float) -> int:
         """Queue the objects announced by S3 event notifications; returns how many."""
-        from facereel.ports.objectstore.s3_events import parse_s3_event
-
         assert self.events is not None
         queued = 0
         for message in self.events.receive(10, wait_s):
@@ -126,16 +106,20 @@ class Watcher:
     def run(self, stop: threading.Event) -> None:
         """Until `stop`: catch up with a full listing, then follow events or keep polling."""
         self._safely(self.poll_once)
+        last_listing = time.monotonic()
         while not stop.is_set():
-            if self.events is not None:
-                self._safely(self._drain)
-            else:
-                stop.wait(self.settings.poll_interval)
+            if self.events is None:
+                stop.wait(self.pipeline.poll_interval)
                 if not stop.is_set():
                     self._safely(self.poll_once)
+                continue
+            self._safely(self._drain)
+            if time.monotonic() - last_listing >= self.reconcile_s:
+                self._safely(self.poll_once)
+                last_listing = time.monotonic()
 
     def _drain(self) -> None:
-        self.drain_events(wait_s=min(5.0, self.settings.poll_interval))
+        self.drain_events(wait_s=min(5.0, self.pipeline.poll_interval))
 
     def _safely(self, work: Callable[[], object]) -> None:
         try:
@@ -143,3 +127,18 @@ class Watcher:
         except Exception:  # a storage hiccup must not end the watcher; it retries next round
             log.exception("watcher round failed; retrying")
             time.sleep(1.0)
+
+
+def watcher_for(settings: Settings, ports: Ports) -> Watcher:
+    """The watcher of `up` and `facereel watch`: its cursor in the data directory, and the
+    events queue when one is configured (the bucket is wired to it by `facereel provision`)."""
+    storage = settings.storage
+    cursor = SeenCursor(storage.data_dir / "watcher.db", ports.input.bucket)
+    events = None
+    if storage.events_queue:
+        from facereel.pipeline.wiring import sqs_client
+        from facereel.ports.queue.sqs import SqsQueue
+
+        events = SqsQueue(sqs_client(storage), storage.events_queue, storage.visibility,
+                          storage.max_attempts)
+    return Watcher(ports, settings.pipeline, cursor, events)

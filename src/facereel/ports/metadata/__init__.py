@@ -13,9 +13,10 @@ from facereel.errors import FacereelError
 
 PersonRecord = dict[str, Any]
 
-# Video statuses: queued -> processing (split) -> recognising -> done | error (an error record
-# was published) | dead (the pipeline gave up after repeated failures: see the dead letters)
-VIDEO_STATUSES = ("queued", "processing", "recognising", "done", "error", "dead")
+# Video statuses: queued -> processing (split, windows) -> recognizing -> done | error (an error
+# record was published) | dead (the pipeline gave up after repeated failures: see the dead
+# letters). Rows written before the stage was spelled `recognize` may say `recognising`.
+VIDEO_STATUSES = ("queued", "processing", "recognizing", "done", "error", "dead")
 
 
 @dataclass(slots=True)
@@ -46,6 +47,8 @@ class VideoRecord:
 
 
 class MetadataStore(Protocol):
+    def describe(self) -> str: ...
+
     def put_people(self, records: Iterable[PersonRecord]) -> int: ...
 
     def get_person(self, name: str) -> PersonRecord | None: ...
@@ -61,6 +64,25 @@ class MetadataStore(Protocol):
     def list_videos(self, status: str | None = None, limit: int = 1000) -> list[VideoRecord]: ...
 
     def video_counts(self) -> dict[str, int]: ...
+
+    def mark_window(self, key: str, etag: str, window: int) -> tuple[int, bool]:
+        """Record that `window` of this content of `key` has been analysed; answers how many
+        distinct windows are done and whether this call added one (marking twice counts
+        once), atomically across processes: the join of a video's windows."""
+        ...
+
+
+class MetadataLookup:
+    """Person name -> metadata fields (without the name), read fresh from the store."""
+
+    def __init__(self, store: MetadataStore) -> None:
+        self.store = store
+
+    def __call__(self, name: str) -> dict[str, Any] | None:
+        record = self.store.get_person(name)
+        if record is None:
+            return None
+        return {k: v for k, v in record.items() if k != "name"}
 
 
 def read_people_json(path: Path) -> list[PersonRecord]:

@@ -19,14 +19,12 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
-from functools import partial
 from types import TracebackType
 from typing import Any, TypeVar
 
 import boto3
 from boto3.dynamodb.table import BatchWriter
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
 
 from facereel.errors import FacereelError
 from facereel.ports.aws import BOTO_ERRORS, boto_config, classify_boto_error
@@ -138,6 +136,14 @@ class _ClientTable:
         return {"Attributes": self._plain(response["Attributes"])} \
             if "Attributes" in response else {}
 
+    def update_item(self, Key: Item, **options: Any) -> Item:  # noqa: N803
+        values = options.get("ExpressionAttributeValues")
+        if values is not None:
+            options["ExpressionAttributeValues"] = self._typed(values)
+        response = self.client.update_item(TableName=self.name, Key=self._typed(Key), **options)
+        return {"Attributes": self._plain(response["Attributes"])} \
+            if "Attributes" in response else {}
+
     def scan(self, **options: Any) -> Item:
         for name in ("ExclusiveStartKey", "ExpressionAttributeValues"):
             if name in options:
@@ -156,41 +162,24 @@ class DynamoMetadata:
     """People and video status records in DynamoDB."""
 
     def __init__(self, resource_or_client: Any, people_table: str, videos_table: str,
-                 create: bool = False) -> None:
+                 windows_table: str = "facereel-windows") -> None:
+        """The tables must exist (`facereel provision` creates them); a missing one is
+        reported on first use as `metadata_missing_table`."""
         is_resource = hasattr(resource_or_client, "Table")
         self.client = resource_or_client.meta.client if is_resource else resource_or_client
         self.people_table, self.videos_table = people_table, videos_table
+        self.windows_table = windows_table
 
         def table(name: str) -> Any:
             return resource_or_client.Table(name) if is_resource else \
                 _ClientTable(resource_or_client, name)
 
         self._people, self._videos = table(people_table), table(videos_table)
-        if create:
-            for name, key in ((people_table, "name"), (videos_table, "key")):
-                self._call(f"create table {name}", partial(self._ensure, name, key))
+        self._windows = table(windows_table)
 
     def describe(self) -> str:
         return (f"dynamodb tables {self.people_table}, {self.videos_table} at "
                 f"{self.client.meta.endpoint_url}")
-
-    def _ensure(self, name: str, key: str) -> None:
-        """Create a missing table (on demand billing) and wait until it is usable."""
-        try:
-            self.client.describe_table(TableName=name)
-        except ClientError as exc:
-            if classify_boto_error(exc)[0] != "no_container":
-                raise
-            try:
-                self.client.create_table(
-                    TableName=name, BillingMode="PAY_PER_REQUEST",
-                    KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
-                    AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}])
-            except ClientError as race:
-                if race.response.get("Error", {}).get("Code") != "ResourceInUseException":
-                    raise
-        self.client.get_waiter("table_exists").wait(
-            TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
 
     def _call(self, action: str, operation: Callable[[], T]) -> T:
         """Run one DynamoDB operation, turning any boto failure into a MetadataError."""
@@ -200,7 +189,9 @@ class DynamoMetadata:
             kind, detail = classify_boto_error(exc)
             code = {"denied": "metadata_denied", "unreachable": "metadata_unreachable",
                     "no_container": "metadata_missing_table"}.get(kind, "metadata_error")
-            raise MetadataError(f"cannot {action} in dynamodb: {detail}", code) from exc
+            hint = " (create the tables with `facereel provision`)" \
+                if code == "metadata_missing_table" else ""
+            raise MetadataError(f"cannot {action} in dynamodb: {detail}{hint}", code) from exc
 
     def _scan(self, table: Any, **options: Any) -> Iterator[Item]:
         """Every item of a scan, following pages (1 MB each)."""
@@ -265,6 +256,17 @@ class DynamoMetadata:
         records = [VideoRecord.from_item(from_dynamo(i)) for i in items]
         records.sort(key=lambda r: r.updated, reverse=True)
         return records[:max(0, limit)]
+
+    def mark_window(self, key: str, etag: str, window: int) -> tuple[int, bool]:
+        """One atomic ADD to a number set: concurrent windows never lose each other."""
+        response = self._call(f"mark window {window} of {key!r} in {self.windows_table}",
+                              lambda: self._windows.update_item(
+                                  Key={"video": f"{etag}/{key}"},
+                                  UpdateExpression="ADD windows :w",
+                                  ExpressionAttributeValues={":w": {window}},
+                                  ReturnValues="ALL_OLD"))
+        before = {int(w) for w in (response.get("Attributes") or {}).get("windows") or ()}
+        return len(before | {window}), window not in before
 
     def video_counts(self) -> dict[str, int]:
         """Videos per status, reading only the status attribute of each row."""

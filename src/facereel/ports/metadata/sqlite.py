@@ -23,6 +23,11 @@ CREATE TABLE IF NOT EXISTS videos (
     record TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS videos_status ON videos(status);
+CREATE TABLE IF NOT EXISTS windows (
+    video TEXT NOT NULL,
+    window INTEGER NOT NULL,
+    PRIMARY KEY (video, window)
+);
 """
 
 
@@ -30,6 +35,9 @@ class SqliteMetadata:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._database = SqliteDatabase(self.path, SCHEMA)
+
+    def describe(self) -> str:
+        return f"sqlite database {self.path}"
 
     def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
         return self._database.transaction()
@@ -81,6 +89,15 @@ class SqliteMetadata:
         with self._connect() as db:
             rows = db.execute(query + " ORDER BY updated DESC LIMIT ?", (*args, limit)).fetchall()
         return [VideoRecord.from_item(json.loads(r[0])) for r in rows]
+
+    def mark_window(self, key: str, etag: str, window: int) -> tuple[int, bool]:
+        video = f"{etag}/{key}"
+        with self._database.transaction(immediate=True) as db:
+            added = db.execute("INSERT OR IGNORE INTO windows VALUES (?, ?)",
+                               (video, window)).rowcount > 0
+            (count,) = db.execute("SELECT COUNT(*) FROM windows WHERE video = ?",
+                                  (video,)).fetchone()
+        return int(count), added
 
     def video_counts(self) -> dict[str, int]:
         with self._connect() as db:

@@ -32,6 +32,18 @@ class InvalidKeyError(ObjectStoreError):
     code = "invalid_key"
 
 
+class PreconditionFailedError(ObjectStoreError):
+    """A conditional write found another version than the one it was based on."""
+
+    code = "precondition_failed"
+
+
+def missing_bucket(what: str) -> ObjectStoreError:
+    """A bucket that does not exist: hosts never create infrastructure, provisioning does."""
+    return ObjectStoreError(f"{what} does not exist: create it with `facereel provision`",
+                            "storage_no_bucket")
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectInfo:
     key: str
@@ -90,21 +102,39 @@ def stem_of(key: str) -> str:
 
 
 class ObjectStore(Protocol):
+    """One bucket. Writes are atomic (a reader never sees half an object); `expect` makes a
+    write conditional: `""` writes only when the key is absent, an etag only when the object
+    still has that etag, else `PreconditionFailedError` (what a read-modify-write needs to
+    never lose a concurrent change). `remote` says whether each call is a network round trip
+    (callers then run independent calls in parallel); `local_path` gives a file holding an
+    object on this machine, so readers can skip a copy (None for a remote store)."""
+
     bucket: str
+    remote: bool
 
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str] | None = None,
-                  content_type: str | None = None) -> ObjectInfo: ...
+                  content_type: str | None = None, *,
+                  expect: str | None = None) -> ObjectInfo: ...
 
     def put_file(self, key: str, path: Path, metadata: dict[str, str] | None = None,
                  content_type: str | None = None) -> ObjectInfo: ...
 
     def get_bytes(self, key: str) -> bytes: ...
 
+    def fetch(self, key: str) -> tuple[bytes, ObjectInfo]:
+        """The object's bytes and the info of that very version (one request on S3)."""
+        ...
+
     def download(self, key: str, path: Path) -> ObjectInfo: ...
 
     def head(self, key: str) -> ObjectInfo | None: ...
 
-    def list(self, prefix: str = "") -> Iterator[ObjectInfo]: ...
+    def list(self, prefix: str = "", settled_s: float = 0.0) -> Iterator[ObjectInfo]:
+        """Objects under `prefix` in key order; a folder bucket leaves out files changed less
+        than `settled_s` ago (a copy still in progress); S3 objects appear whole."""
+        ...
+
+    def local_path(self, key: str) -> Path | None: ...
 
     def delete(self, key: str) -> None: ...
 

@@ -9,7 +9,9 @@ have not changed for a while, so a copy still in progress is not picked up half-
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -23,6 +25,7 @@ from facereel.ports.objectstore import (
     ObjectInfo,
     ObjectNotFoundError,
     ObjectStoreError,
+    PreconditionFailedError,
     validate_key,
 )
 
@@ -43,6 +46,8 @@ def _visible(name: str) -> bool:
 
 
 class LocalObjectStore:
+    remote = False  # a call is a file operation: running several at once gains nothing
+
     def __init__(self, root: Path, bucket: str | None = None) -> None:
         self.root = Path(root)
         self.bucket = bucket or self.root.name
@@ -64,11 +69,37 @@ class LocalObjectStore:
 
     # ---- writing ------------------------------------------------------------------------
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str] | None = None,
-                  content_type: str | None = None) -> ObjectInfo:
+                  content_type: str | None = None, *,
+                  expect: str | None = None) -> ObjectInfo:
         target = self._path(key)
         digest = hashlib.md5(data, usedforsecurity=False).hexdigest()
-        self._write(key, target, lambda handle: handle.write(data))
-        return self._record(key, target, digest, metadata, content_type)
+        if expect is None:
+            self._write(key, target, lambda handle: handle.write(data))
+            return self._record(key, target, digest, metadata, content_type)
+        with self._conditional_lock(key):
+            current = self.head(key)
+            if (current.etag if current is not None else "") != expect:
+                raise PreconditionFailedError(f"{key!r} in {self.bucket} changed since it was "
+                                              "read (expected another version)")
+            self._write(key, target, lambda handle: handle.write(data))
+            return self._record(key, target, digest, metadata, content_type)
+
+    @contextlib.contextmanager
+    def _conditional_lock(self, key: str) -> Iterator[None]:
+        """Serialise conditional writes of the bucket (across processes): compare and write
+        happen under one lock, as S3 does for `If-Match`. Keys written conditionally are
+        only ever written that way (the gallery manifest), so plain writes need no lock."""
+        try:
+            self._tmp.mkdir(parents=True, exist_ok=True)
+            handle = (self.root / HIDDEN / "conditional.lock").open("a")
+        except OSError as exc:
+            raise _storage_error("lock", key, exc) from exc
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def put_file(self, key: str, path: Path, metadata: dict[str, str] | None = None,
                  content_type: str | None = None) -> ObjectInfo:
@@ -116,9 +147,12 @@ class LocalObjectStore:
         path = self._meta_path(key)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            temporary.write_text(json.dumps(sidecar), encoding="utf-8")
-            temporary.replace(path)
+            # a temporary name of its own: threads of one process may write the same sidecar
+            fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                             suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(json.dumps(sidecar))
+            Path(temporary).replace(path)
         except OSError as exc:
             raise _storage_error("write metadata of", key, exc) from exc
 
@@ -126,6 +160,17 @@ class LocalObjectStore:
     def get_bytes(self, key: str) -> bytes:
         try:
             return self._path(key).read_bytes()
+        except FileNotFoundError as exc:
+            raise ObjectNotFoundError(f"no object {key!r} in {self.bucket}") from exc
+        except OSError as exc:
+            raise _storage_error("read", key, exc) from exc
+
+    def fetch(self, key: str) -> tuple[bytes, ObjectInfo]:
+        target = self._path(key)
+        try:
+            with target.open("rb") as handle:  # the info of the file we read, not its successor
+                info = self._info(key, target, os.fstat(handle.fileno()))
+                return handle.read(), info
         except FileNotFoundError as exc:
             raise ObjectNotFoundError(f"no object {key!r} in {self.bucket}") from exc
         except OSError as exc:
@@ -141,7 +186,7 @@ class LocalObjectStore:
             raise _storage_error("download", key, exc) from exc
         return info
 
-    def local_path(self, key: str) -> Path:
+    def local_path(self, key: str) -> Path | None:
         """The file holding an object (lets readers skip a copy on the same machine)."""
         return self._path(key)
 

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from boto3.s3.transfer import TransferConfig
-from botocore.exceptions import ClientError
 
 from facereel.ports.aws import BOTO_ERRORS, boto_config, classify_boto_error, make_boto_client
 from facereel.ports.objectstore import (
@@ -35,6 +34,8 @@ from facereel.ports.objectstore import (
     ObjectInfo,
     ObjectNotFoundError,
     ObjectStoreError,
+    PreconditionFailedError,
+    missing_bucket,
     validate_key,
 )
 
@@ -117,32 +118,16 @@ def _list_objects(client: Any, bucket: str, prefix: str) -> list[ObjectInfo]:
 class S3ObjectStore:
     """One S3 bucket seen through the ObjectStore port."""
 
-    def __init__(self, client: Any, bucket: str, create: bool = False) -> None:
+    remote = True  # every call is a round trip: independent calls run in parallel
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        """The bucket must exist (`facereel provision` creates it): hosts never create
+        infrastructure, and a missing bucket is reported on first use."""
         self.client = client
         self.bucket = bucket
-        if create:
-            self._call("create bucket", None, self._ensure_bucket)
 
     def describe(self) -> str:
         return f"s3 bucket {self.bucket} at {self.client.meta.endpoint_url}"
-
-    def _ensure_bucket(self) -> None:
-        try:
-            self.client.head_bucket(Bucket=self.bucket)
-            return
-        except ClientError as exc:
-            if classify_boto_error(exc)[0] not in ("not_found", "no_container"):
-                raise
-        region = self.client.meta.region_name
-        options: dict[str, Any] = {}
-        if region and region != "us-east-1":
-            options["CreateBucketConfiguration"] = {"LocationConstraint": region}
-        try:
-            self.client.create_bucket(Bucket=self.bucket, **options)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in (
-                    "BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
-                raise
 
     # ---- errors -------------------------------------------------------------------------
     def _error(self, action: str, key: str | None, exc: BaseException) -> ObjectStoreError:
@@ -154,8 +139,10 @@ class S3ObjectStore:
         if kind == "bad_key" and key is not None:
             return InvalidKeyError(f"the server refused object key {key!r}: {detail}")
         if kind in ("no_container", "not_found"):
-            return ObjectStoreError(f"cannot {action} {what}: the bucket does not exist "
-                                    f"({detail})", "storage_no_bucket")
+            return missing_bucket(f"cannot {action} {what}: s3 bucket {self.bucket} at "
+                                  f"{self.client.meta.endpoint_url}")
+        if kind == "precondition_failed":
+            return PreconditionFailedError(f"{what} changed since it was read ({detail})")
         code = {"denied": "storage_denied", "unreachable": "storage_unreachable"}.get(
             kind, "storage_error")
         where = f" at {self.client.meta.endpoint_url}" if kind == "unreachable" else ""
@@ -175,8 +162,11 @@ class S3ObjectStore:
                 "ContentType": content_type or DEFAULT_CONTENT_TYPE}
 
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str] | None = None,
-                  content_type: str | None = None) -> ObjectInfo:
+                  content_type: str | None = None, *,
+                  expect: str | None = None) -> ObjectInfo:
         args = self._put_args(validate_key(key), metadata, content_type)
+        if expect is not None:  # S3 conditional writes: If-None-Match / If-Match
+            args.update({"IfNoneMatch": "*"} if expect == "" else {"IfMatch": f'"{expect}"'})
         response = self._call("write", key, lambda: self.client.put_object(Body=data, **args))
         return self._written(key, len(data), response, metadata, content_type)
 
@@ -231,6 +221,15 @@ class S3ObjectStore:
 
         return self._call("read", key, read)
 
+    def fetch(self, key: str) -> tuple[bytes, ObjectInfo]:
+        validate_key(key)
+
+        def read() -> tuple[bytes, ObjectInfo]:
+            response = self.client.get_object(Bucket=self.bucket, Key=key)
+            return bytes(response["Body"].read()), self._info(key, response)
+
+        return self._call("read", key, read)
+
     def download(self, key: str, path: Path) -> ObjectInfo:
         """Stream the object into `path` through a temporary file beside it, so `path` never
         holds half an object."""
@@ -267,9 +266,14 @@ class S3ObjectStore:
             return None
         return self._info(key, response)
 
-    def list(self, prefix: str = "", with_metadata: bool = False) -> Iterator[ObjectInfo]:
-        """Objects whose key starts with `prefix`, in key order. A listing carries no user
-        metadata on S3; `with_metadata` fetches it with one HEAD per object."""
+    def local_path(self, key: str) -> Path | None:
+        return None  # objects live on the server: read them with `download`
+
+    def list(self, prefix: str = "", settled_s: float = 0.0,
+             with_metadata: bool = False) -> Iterator[ObjectInfo]:
+        """Objects whose key starts with `prefix`, in key order (S3 objects appear whole, so
+        `settled_s` has nothing to wait for). A listing carries no user metadata on S3;
+        `with_metadata` fetches it with one HEAD per object."""
         listing = partial(_list_objects, self.client, self.bucket, prefix)
         for info in self._call("list", None, listing):
             if not with_metadata:

@@ -32,6 +32,8 @@ class QueueDepth:
 
 class Queue(Protocol):
     name: str
+    visibility_s: float  # how long a received message stays hidden without an ack
+    max_attempts: int  # deliveries before a message goes to the dead letters
 
     def send(self, body: Body, delay_s: float = 0.0) -> str: ...
 

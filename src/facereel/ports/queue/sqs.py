@@ -83,59 +83,39 @@ class SqsQueue:
     """One SQS queue (plus its `<name>-dead` dead-letter queue) seen through the Queue port."""
 
     def __init__(self, client: Any, name: str, visibility_s: float = 120.0,
-                 max_attempts: int = 5, create: bool = True, *, url: str | None = None) -> None:
-        """With `create`, create (or update) the queue and its `<name>-dead` queue; without,
-        use the existing queue (`url` saves looking it up by name)."""
+                 max_attempts: int = 5, *, url: str | None = None) -> None:
+        """The existing queue `name` (`url` saves looking it up): hosts never create queues,
+        `facereel provision` does, with the dead-letter queue and redrive policy."""
         self.client = client
         self.name = name
         self.visibility_s = visibility_s
         self.max_attempts = max_attempts
-        self.dead_url: str | None = None
+        self._dead_url: str | None = None
+        self._dead_known = False  # whether the redrive policy was looked at
         self._latest: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
-        if create:
-            self.url = self._call("create queue", self._create)
-            return
         self.url = url or self._call("find queue", lambda: str(
             client.get_queue_url(QueueName=name)["QueueUrl"]))
-        self.dead_url = self._call("inspect queue", self._find_dead_url)
 
     @classmethod
     def from_url(cls, client: Any, url: str, visibility_s: float = 120.0) -> SqsQueue:
         """The existing queue at `url`; its dead-letter queue and `max_attempts` come from
         the queue's RedrivePolicy (without one, nothing is ever dead-lettered)."""
         name = url.rstrip("/").rsplit("/", 1)[-1]
-        return cls(client, name, visibility_s, max_attempts=0, create=False, url=url)
+        queue = cls(client, name, visibility_s, max_attempts=0, url=url)
+        _ = queue.dead_url
+        return queue
 
     def describe(self) -> str:
         return f"sqs queue {self.url}"
 
-    # ---- setup --------------------------------------------------------------------------
-    def _create(self) -> str:
-        self.dead_url = self._create_queue(f"{self.name}-dead",
-                                           {"MessageRetentionPeriod": str(DEAD_RETENTION_S)})
-        dead_arn = self._arn(self.dead_url)
-        redrive = {"deadLetterTargetArn": dead_arn, "maxReceiveCount": self.max_attempts}
-        attributes = {"VisibilityTimeout": str(_seconds(self.visibility_s, MAX_VISIBILITY_S)),
-                      "RedrivePolicy": json.dumps(redrive)}
-        return self._create_queue(self.name, attributes)
-
-    def _create_queue(self, name: str, attributes: dict[str, str]) -> str:
-        """Create a queue, or bring an existing one's attributes up to date (SQS refuses to
-        'create' an existing queue with different attributes)."""
-        try:
-            return str(self.client.create_queue(QueueName=name,
-                                                Attributes=attributes)["QueueUrl"])
-        except ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code")) not in _EXISTS:
-                raise
-        url = str(self.client.get_queue_url(QueueName=name)["QueueUrl"])
-        self.client.set_queue_attributes(QueueUrl=url, Attributes=attributes)
-        return url
-
-    def _arn(self, url: str) -> str:
-        response = self.client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
-        return str(response["Attributes"]["QueueArn"])
+    @property
+    def dead_url(self) -> str | None:
+        """The dead-letter queue named by the redrive policy (looked up once, when needed)."""
+        if not self._dead_known:
+            self._dead_url = self._call("inspect queue", self._find_dead_url)
+            self._dead_known = True
+        return self._dead_url
 
     def _find_dead_url(self) -> str | None:
         response = self.client.get_queue_attributes(QueueUrl=self.url,
@@ -155,6 +135,9 @@ class SqsQueue:
         code = {"denied": "queue_denied", "unreachable": "queue_unreachable",
                 "no_container": "queue_not_found"}.get(kind, "queue_error")
         where = getattr(self, "url", None) or self.name
+        if code == "queue_not_found":
+            return QueueError(f"sqs queue {where} does not exist: create it with "
+                              "`facereel provision`", code)
         return QueueError(f"cannot {action} (sqs queue {where}): {detail}", code)
 
     def _call(self, action: str, operation: Callable[[], T]) -> T:

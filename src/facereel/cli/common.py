@@ -1,0 +1,48 @@
+"""What every `facereel` command shares: the consoles, the common options, building Settings
+from the environment plus the command line, and turning a user error into one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from facereel.config import Settings, config_error
+from facereel.errors import FacereelError
+from facereel.logs import configure
+
+out = Console()
+err = Console(stderr=True)
+
+DataDirOpt = Annotated[
+    Optional[Path],  # noqa: UP045 - typer needs Optional here
+    typer.Option("--data-dir", help="where embedded state lives (default ./facereel-data)"),
+]
+GalleryOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--gallery", "-g", help="gallery file (.npz; created when missing). "
+                 "Default: DATA_DIR/gallery.npz. An 'encoding' pickle is read directly."),
+]
+WorkersOpt = Annotated[Optional[int], typer.Option(help="worker processes (default: cores)")]  # noqa: UP045
+
+
+def settings_from(service: bool = False, **overrides: object) -> Settings:
+    """Settings from the environment and `.env`, with the command line's options on top.
+    A service logs what it does (INFO) unless told otherwise."""
+    try:
+        base = Settings()
+        if service and "log_level" not in base.model_fields_set:
+            overrides = {"log_level": "INFO", **overrides}
+        settings = base.with_overrides(**overrides)
+    except ValidationError as exc:
+        raise fail(config_error(exc)) from None
+    configure(settings.log_level, settings.log_format)
+    return settings
+
+
+def fail(exc: FacereelError) -> typer.Exit:
+    err.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+    return typer.Exit(code=2)

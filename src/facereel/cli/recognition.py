@@ -1,0 +1,259 @@
+"""Commands of the core: recognize, enroll, gallery import/list/remove, metadata, grade."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from facereel.cli.common import DataDirOpt, GalleryOpt, err, fail, out, settings_from
+from facereel.config import Settings
+from facereel.errors import FacereelError
+from facereel.ports.metadata import read_people_json
+
+if TYPE_CHECKING:  # the core (numpy, PyAV, dlib, onnxruntime) loads only for commands using it
+    from facereel.core.results import VideoResult
+    from facereel.ports.objectstore import ObjectStore
+
+gallery_app = typer.Typer(no_args_is_help=True, help="Manage the gallery of enrolled people.")
+metadata_app = typer.Typer(no_args_is_help=True, help="Manage people's metadata records.")
+
+
+def recognize(
+    paths: Annotated[list[Path], typer.Argument(help="video/image files or folders")],
+    gallery: GalleryOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object per input")] = False,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="write <stem>.json/.txt/.csv")] = None,  # noqa: UP045, E501
+    workers: Annotated[Optional[int], typer.Option(help="worker processes (default: cores)")] = None,  # noqa: UP045, E501
+    sampling: Annotated[Optional[str], typer.Option(help="adaptive|first|keyframes|all|fps=N")] = None,  # noqa: UP045, E501
+    threshold: Annotated[Optional[float], typer.Option(help="match threshold (distance)")] = None,  # noqa: UP045
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Recognise the people in videos and images."""
+    from facereel.app.recognition import open_gallery
+    from facereel.runtime.batch import collect_inputs
+
+    try:
+        settings = settings_from(gallery=gallery, workers=workers, sampling=sampling,
+                             threshold=threshold, data_dir=data_dir)
+        open_gallery(settings)  # fail early and clearly, before any worker starts
+    except FacereelError as exc:
+        raise fail(exc) from exc
+    inputs = collect_inputs(paths)
+    if not inputs:
+        err.print("[red]error[/red]: no videos or images found in " + ", ".join(map(str, paths)))
+        raise typer.Exit(code=2)
+    results = _run_batch(inputs, settings, as_json, out_dir)
+    if not as_json:
+        out.print(_table(results))
+    if all(r.status == "error" for r in results):
+        raise typer.Exit(code=1)
+
+
+def _run_batch(inputs: list[Path], settings: Settings, as_json: bool,
+               out_dir: Path | None) -> list[VideoResult]:
+    from facereel.runtime.batch import in_order, recognize_paths
+
+    results: list[VideoResult] = []
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), console=err, disable=as_json or not err.is_terminal)
+    with progress:
+        task = progress.add_task("recognizing", total=len(inputs))
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        for _, result in in_order(recognize_paths(inputs, settings, advance)):
+            results.append(result)
+            if as_json:
+                sys.stdout.write(json.dumps(result.to_dict()) + "\n")
+                sys.stdout.flush()
+            if out_dir is not None:
+                write_outputs(out_dir, result)
+    return results
+
+
+def write_outputs(out_dir: Path, result: VideoResult) -> None:
+    from facereel.core.results import seed_csv, seed_txt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = Path(result.video).stem
+    (out_dir / f"{stem}.json").write_text(json.dumps(result.to_dict(), indent=1), "utf-8")
+    (out_dir / f"{stem}.txt").write_text(seed_txt(result), "utf-8")
+    (out_dir / f"{stem}.csv").write_text(seed_csv(result), "utf-8")
+
+
+def _table(results: list[VideoResult]) -> Table:
+    table = Table(title=f"{len(results)} inputs")
+    for column in ("input", "status", "people (first-last s, similarity)", "unknown", "ms"):
+        table.add_column(column)
+    for r in results:
+        if r.error is not None:
+            people = f"[red]{r.error.code}[/red]: {r.error.message}"
+        else:
+            people = ", ".join(
+                f"{p.person} ({p.first_ms / 1000:.1f}-{p.last_ms / 1000:.1f}, {p.similarity:.2f})"
+                for p in r.people
+            ) or "-"
+        table.add_row(r.video, r.status, people, str(r.unknown_faces),
+                      str(int(r.stats.get("elapsed_ms", 0))))
+    return table
+
+
+def enroll(
+    name: Annotated[Optional[str], typer.Argument(help="person's name")] = None,  # noqa: UP045
+    images: Annotated[Optional[list[Path]], typer.Argument(help="photos of them")] = None,  # noqa: UP045
+    from_folder: Annotated[Optional[Path], typer.Option(help="one sub-folder per person")] = None,  # noqa: UP045
+    gallery: GalleryOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Enrol a person from photos (or everyone in a folder of per-person folders)."""
+    from facereel.app.enroll import enrol, people_folders
+    from facereel.app.recognition import gallery_of
+    from facereel.core.faces import FaceModels
+    from facereel.core.gallery import Gallery
+
+    if from_folder is None and (not name or not images):
+        err.print("usage: facereel enroll NAME IMAGE... | facereel enroll --from-folder DIR")
+        raise typer.Exit(code=2)
+    try:
+        settings = settings_from(gallery=gallery, data_dir=data_dir)
+        store = gallery_of(settings, gallery)
+        batches = people_folders(from_folder) if from_folder else {str(name): list(images or [])}
+        models = FaceModels(settings.recognition.face_config()).load()
+        staged = Gallery(store.embedder, store.dim)
+        outcomes = [o for person, photos in batches.items()
+                    for o in enrol(models, staged, person, photos)]
+        _, snapshot = store.update(lambda current: current.merge(staged)) \
+            if any(o.ok for o in outcomes) else (0, store.load())
+    except FacereelError as exc:
+        raise fail(exc) from exc
+    for o in outcomes:
+        mark = "[green]ok[/green]" if o.ok else "[red]skipped[/red]"
+        out.print(f"{mark} {o.person} <- {o.image}: {o.message}")
+    result = snapshot.gallery
+    out.print(f"{store.describe()}: {len(result.people)} people, {len(result)} faces")
+    if not any(o.ok for o in outcomes):
+        raise typer.Exit(code=1)
+
+
+def gallery_import(
+    file: Annotated[Path, typer.Argument(help="encoding pickle, data.pt, or .npz gallery")],
+    gallery: GalleryOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Import people from a gallery file into the gallery (created when missing)."""
+    from facereel.app.recognition import gallery_of, open_gallery
+
+    try:
+        settings = settings_from(gallery=gallery, data_dir=data_dir)
+        incoming = open_gallery(settings, file)
+        store = gallery_of(settings, gallery)
+        _, snapshot = store.update(lambda current: current.merge(incoming))
+    except FacereelError as exc:
+        raise fail(exc) from exc
+    out.print(f"imported {len(incoming.people)} people ({len(incoming)} faces) into "
+              f"{store.describe()}: now {len(snapshot.gallery.people)} people")
+
+
+def gallery_list(gallery: GalleryOpt = None, data_dir: DataDirOpt = None) -> None:
+    """List enrolled people."""
+    from facereel.app.recognition import gallery_of, open_gallery
+
+    try:
+        settings = settings_from(gallery=gallery, data_dir=data_dir)
+        store = open_gallery(settings, gallery)
+    except FacereelError as exc:
+        raise fail(exc) from exc
+    where = gallery_of(settings, gallery).describe()
+    table = Table(title=f"{where} ({store.embedder}, {store.dim}-d)")
+    table.add_column("person")
+    table.add_column("faces", justify="right")
+    for person, count in store.counts().items():
+        table.add_row(person, str(count))
+    out.print(table)
+
+
+def gallery_remove(name: str, gallery: GalleryOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Remove a person from the gallery."""
+    from facereel.app.recognition import gallery_of
+
+    try:
+        settings = settings_from(gallery=gallery, data_dir=data_dir)
+        removed, _ = gallery_of(settings, gallery).update(lambda current: current.remove(name))
+    except FacereelError as exc:
+        raise fail(exc) from exc
+    out.print(f"removed {removed} faces of {name}")
+    if not removed:
+        raise typer.Exit(code=1)
+
+
+def metadata_load(
+    file: Annotated[Path, typer.Argument(help="student_data.json-style list of records")],
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Load people's metadata records (keyed by name) into the metadata store."""
+    from facereel.pipeline.wiring import metadata_store
+
+    try:
+        settings = settings_from(data_dir=data_dir)
+        store = metadata_store(settings.storage)
+        count = store.put_people(read_people_json(file))
+    except FacereelError as exc:
+        raise fail(exc) from exc
+    out.print(f"loaded {count} records into {store.describe()}")
+
+
+def metadata_list(data_dir: DataDirOpt = None) -> None:
+    """List people's metadata records."""
+    from facereel.pipeline.wiring import metadata_store
+
+    settings = settings_from(data_dir=data_dir)
+    for record in metadata_store(settings.storage).list_people():
+        out.print(json.dumps(record))
+
+
+def grade(
+    mapping: Annotated[Path, typer.Option(help="lines video.mp4:major,year")],
+    students: Annotated[Path, typer.Option(help="student_data.json")],
+    results: Annotated[Optional[Path], typer.Argument(  # noqa: UP045
+        help="folder of <stem>.json or a JSON-lines file (default: the output bucket)")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="list wrong videos")] = False,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Grade results the coursework way: right when major,year match the mapping."""
+    from facereel.app.grading import grade_files
+
+    try:
+        source = results if results is not None else output_bucket(
+            settings_from(data_dir=data_dir))
+        outcome = grade_files(source, mapping, students)
+    except FacereelError as exc:
+        raise fail(exc) from exc
+    if verbose:
+        for video, expected, got in outcome.wrong:
+            err.print(f"wrong {video}: expected {expected}, got {got}")
+    out.print(str(outcome))
+
+
+def output_bucket(settings: Settings) -> ObjectStore:
+    from facereel.pipeline.wiring import object_store
+
+    return object_store(settings.storage, settings.storage.output)
+
+
+def register(app: typer.Typer) -> None:
+    for command in (recognize, enroll, grade):
+        app.command()(command)
+    gallery_app.command("import")(gallery_import)
+    gallery_app.command("list")(gallery_list)
+    gallery_app.command("remove")(gallery_remove)
+    metadata_app.command("load")(metadata_load)
+    metadata_app.command("list")(metadata_list)
+    app.add_typer(gallery_app, name="gallery")
+    app.add_typer(metadata_app, name="metadata")

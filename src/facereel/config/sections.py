@@ -1,0 +1,261 @@
+"""The sections of `Settings`: each component receives the section it reads.
+
+    recognition  models, detection, sampling, matching (the core)
+    storage      buckets, queues, metadata tables, the gallery, the data directory (the ports)
+    pipeline     workers, windows, time budget, polling, retries (the hosts)
+    http         the API server: address, keys, upload limits
+    image_tier   the image web tier: timeouts, app-tier workers and their autoscaling
+
+Every field is also reachable by its flat name (`FACEREEL_THRESHOLD`, `Settings(workers=2)`),
+so field names are unique across sections (`config.flat_names` checks it at import).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, field_validator
+
+if TYPE_CHECKING:  # the core is imported where it is used: settings load in milliseconds
+    from facereel.core.faces import FaceConfig
+    from facereel.core.recognize import RecognizeOptions
+
+DEFAULT_BUCKETS = {"input": "input", "stage1": "stage-1", "output": "output"}
+FROZEN = ConfigDict(frozen=True, extra="forbid")
+
+
+def secret(value: SecretStr | None) -> str | None:
+    """The plain value of an optional secret (for the clients that need it, never for logs)."""
+    return value.get_secret_value() if value is not None else None
+
+
+class RecognitionSettings(BaseModel):
+    """What the core needs: which models, how to sample frames, how to decide who it is."""
+
+    model_config = FROZEN
+
+    models_dir: Path | None = Field(None, description="dlib model files (default: the package)")
+    cache_dir: Path | None = Field(None, description="converted models (default "
+                                   "~/.cache/facereel)")
+    detector: str = "hog"
+    embedder: str = "dlib-resnet"
+    runtime: str = "onnx"
+    detect_size: int = Field(480, ge=0, description="short side the detector sees; 0 = full")
+    min_face_px: int = Field(0, ge=0)
+    min_score: float = Field(-0.5, description="detector score threshold (weak faces followed)")
+    face_score: float = Field(0.0, description="a track must reach this score to count as a face")
+    upsample: int = Field(0, ge=0, le=3)
+    sampling: str = "adaptive"
+    interval: float = Field(0.5, gt=0, description="seconds between full-frame detections")
+    precision: float = Field(0.25, gt=0, description="target precision of appearance times (s)")
+    threshold: float = Field(0.6, gt=0, description="open-set match threshold (distance)")
+    clear_threshold: float = Field(0.64, gt=0, description="threshold for a clear winner")
+    clear_margin: float = Field(0.1, ge=0, description="runner-up margin of a clear winner")
+    appearance_gap: float = Field(1.0, ge=0)
+    votes: int = Field(2, ge=1, description="shots embedded per face (median decides)")
+    max_pixels: int = Field(8192 * 8192, gt=0)
+
+    @field_validator("sampling")
+    @classmethod
+    def _valid_sampling(cls, value: str) -> str:
+        from facereel.core.sampling import parse_sampling
+        from facereel.errors import ConfigError
+
+        try:
+            parse_sampling(value)
+        except ConfigError as exc:  # a ValueError is what pydantic reports as invalid
+            raise ValueError(exc.message) from exc
+        return value
+
+    @property
+    def model_cache_dir(self) -> Path:
+        if self.cache_dir is not None:
+            return self.cache_dir
+        base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(base) / "facereel"
+
+    def face_config(self) -> FaceConfig:
+        from facereel.core.faces import FaceConfig
+        from facereel.core.faces.base import BackendOptions
+
+        options = BackendOptions(models_dir=self.models_dir, threads=1, min_score=self.min_score,
+                                 upsample=self.upsample, cache_dir=self.model_cache_dir)
+        return FaceConfig(self.detector, self.embedder, self.runtime, self.detect_size,
+                          self.min_face_px, options)
+
+    def recognize_options(self) -> RecognizeOptions:
+        from facereel.core.match import MatchPolicy
+        from facereel.core.recognize import RecognizeOptions
+        from facereel.core.sampling import parse_sampling
+        from facereel.core.shots import VotePolicy
+
+        return RecognizeOptions(
+            sampling=parse_sampling(self.sampling, self.interval, self.precision),
+            policy=MatchPolicy(threshold=self.threshold, clear_threshold=self.clear_threshold,
+                               clear_margin=self.clear_margin, min_face_score=self.face_score),
+            votes=VotePolicy(max_votes=self.votes),
+            appearance_gap_s=self.appearance_gap,
+            max_pixels=self.max_pixels,
+        )
+
+
+class BucketSettings(BaseModel):
+    """Where one bucket lives: a folder under DATA_DIR/buckets, or S3 (AWS or compatible)."""
+
+    model_config = FROZEN
+
+    name: str
+    backend: Literal["local", "s3"] = "local"
+    endpoint: str | None = None  # Ceph RGW, SeaweedFS, MinIO...; None = AWS
+    region: str | None = None  # default: aws_region
+    access_key: str | None = None  # default: aws_access_key
+    secret_key: SecretStr | None = None
+
+
+class StorageSettings(BaseModel):
+    """The ports: three buckets, the queues, the metadata tables, the gallery, and the data
+    directory where every embedded backend (folders, SQLite) keeps its state."""
+
+    model_config = FROZEN
+
+    data_dir: Path = Field(Path("facereel-data"), description="where embedded state lives")
+    input: BucketSettings = BucketSettings(name="input")
+    stage1: BucketSettings = BucketSettings(name="stage-1")
+    output: BucketSettings = BucketSettings(name="output")
+    gallery: Path | None = Field(None, description="gallery file (default DATA_DIR/gallery.npz)")
+    gallery_bucket: Literal["", "stage1", "output", "input"] = Field(
+        "", description="keep the gallery in this bucket (under gallery/) instead of a file; "
+        "default: stage1 when that bucket is on S3, else the local file")
+    gallery_refresh: float | None = Field(
+        None, ge=0, description="hosts look for a new gallery version at most this often "
+        "(seconds): the staleness bound. Default: 0 for a gallery file (a stat per delivery), "
+        "5 for a gallery in a bucket (a HEAD request per look)")
+    metadata_db: Path | None = Field(None, description="SQLite file (default DATA_DIR/facereel.db)")
+    queue_backend: Literal["sqlite", "sqs"] = "sqlite"
+    queue_prefix: str = Field("facereel", description="SQS queue names start with this")
+    sqs_endpoint: str | None = None
+    visibility: float = Field(60.0, gt=0, description="queue visibility timeout (s); a running "
+                              "stage's heartbeat extends it every third of it")
+    max_attempts: int = Field(5, ge=1, description="deliveries before a message is dead")
+    metadata_backend: Literal["sqlite", "dynamodb"] = "sqlite"
+    table_name: str = Field("facereel-people", description="DynamoDB people table")
+    videos_table: str = Field("facereel-videos", description="DynamoDB video status table")
+    windows_table: str = Field("facereel-windows", description="DynamoDB table joining the "
+                               "windows of long videos")
+    dynamodb_endpoint: str | None = None
+    aws_region: str = "us-east-1"
+    aws_access_key: str | None = None
+    aws_secret_key: SecretStr | None = None
+    events_queue: str | None = Field(None, description="SQS queue receiving the input bucket's "
+                                     "S3 event notifications (else the bucket is polled)")
+
+    @field_validator("input", "stage1", "output", mode="before")
+    @classmethod
+    def _bucket_name(cls, value: Any, info: ValidationInfo) -> Any:
+        """A partial bucket setting (e.g. only FACEREEL_INPUT__ENDPOINT) keeps the default name."""
+        if isinstance(value, dict) and not value.get("name"):
+            return {**value, "name": DEFAULT_BUCKETS[str(info.field_name)]}
+        return value
+
+    @property
+    def gallery_path(self) -> Path:
+        return self.gallery or self.data_dir / "gallery.npz"
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.metadata_db or self.data_dir / "facereel.db"
+
+    @property
+    def gallery_location(self) -> str:
+        """`file`, or the name of the bucket field (`stage1`...) holding the gallery."""
+        if self.gallery is not None:
+            return "file"
+        if self.gallery_bucket:
+            return self.gallery_bucket
+        return "stage1" if self.stage1.backend == "s3" else "file"
+
+    @property
+    def gallery_staleness(self) -> float:
+        if self.gallery_refresh is not None:
+            return self.gallery_refresh
+        return 0.0 if self.gallery_location == "file" else 5.0
+
+    def bucket(self, which: str) -> BucketSettings:
+        found: BucketSettings = getattr(self, which)
+        return found
+
+
+class PipelineSettings(BaseModel):
+    """How hosts run the stages: workers, windows of long videos, time budgets, polling."""
+
+    model_config = FROZEN
+
+    workers: int = Field(0, ge=0, description="worker processes; 0 = one per core")
+    item_timeout: float = Field(900.0, gt=0, description="seconds one batch task may take")
+    window: float = Field(60.0, ge=0, description="long videos are cut at keyframes into windows "
+                          "of about this many seconds, whatever the number of workers (0 = "
+                          "never cut)")
+    stage_budget: float = Field(600.0, gt=0, description="seconds one stage run may take; "
+                                "analysis stops with a `timeout` error past it")
+    poll_interval: float = Field(1.0, gt=0, description="seconds between input bucket polls")
+    settle: float = Field(1.0, ge=0, description="a file dropped into a local bucket is taken "
+                          "once unchanged for this long")
+    retry_backoff: float = Field(2.0, ge=0, description="first retry delay (s), doubling after")
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers or (os.cpu_count() or 1)
+
+
+class HttpSettings(BaseModel):
+    """The API server inside `facereel up`."""
+
+    model_config = FROZEN
+
+    host: str = Field("127.0.0.1", description="address the HTTP API listens on")
+    port: int = Field(8000, ge=0, le=65535, description="HTTP port (0 = no HTTP server)")
+    api_keys: SecretStr = Field(SecretStr(""), description="comma-separated API keys; none = "
+                                "open, loopback only")
+    max_video_mb: float = Field(500.0, gt=0, description="largest accepted video upload")
+    max_image_mb: float = Field(20.0, gt=0, description="largest accepted image upload")
+    recognize_timeout: float = Field(900.0, gt=0, description="seconds /v1/recognize may wait")
+
+    @property
+    def api_key_list(self) -> list[str]:
+        return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+
+
+class ImageTierSettings(BaseModel):
+    """The image web tier: request timeout and the app-tier workers the autoscaler sizes."""
+
+    model_config = FROZEN
+
+    image_timeout: float = Field(60.0, gt=0, description="seconds an image request may wait")
+    app_workers_min: int = Field(1, ge=0, description="app-tier workers kept when idle")
+    app_workers_max: int = Field(0, ge=0, description="app-tier workers at most (0 = cores)")
+    backlog_per_worker: float = Field(4.0, gt=0, description="queued images per app worker")
+    scale_in_delay: float = Field(20.0, ge=0, description="seconds of low load before scaling in")
+    app_tier: Literal["local", "ec2"] = Field("local", description="where app-tier workers run: "
+                                              "local processes, or EC2 instances")
+    ec2_image_id: str = Field("", description="AMI of app-tier instances (app_tier=ec2); it "
+                              "should start `facereel app-worker` at boot")
+    ec2_instance_type: str = "t3.micro"
+    ec2_user_data: str = Field("", description="user data (boot script) of app-tier instances")
+    ec2_subnet_id: str | None = None
+    ec2_key_name: str | None = None
+    ec2_endpoint: str | None = None
+
+    @property
+    def app_workers_limit(self) -> int:
+        return self.app_workers_max or (os.cpu_count() or 1)
+
+
+SECTIONS: dict[str, type[BaseModel]] = {
+    "recognition": RecognitionSettings,
+    "storage": StorageSettings,
+    "pipeline": PipelineSettings,
+    "http": HttpSettings,
+    "image_tier": ImageTierSettings,
+}
