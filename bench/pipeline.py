@@ -90,8 +90,8 @@ def pipeline(videos: Path, workers: int, state: Path, env: dict[str, str],
                    "FACEREEL_POLL_INTERVAL": "0.2", "FACEREEL_SETTLE": "0.2",
                    "FACEREEL_PORT": "0"}
     base = [str(FACEREEL)]
-    subprocess.run([*base, "gallery", "import", str(data_dir() / "encoding")],
-                   env=environment, check=True, capture_output=True)
+    for command in (["provision"], ["gallery", "import", str(data_dir() / "encoding")]):
+        subprocess.run([*base, *command], env=environment, check=True, capture_output=True)
     log = (state / "up.log").open("wb")
     service = subprocess.Popen([*base, "up", "--workers", str(workers)], env=environment,
                                stdout=log, stderr=subprocess.STDOUT)

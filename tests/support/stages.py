@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from facereel.config import Settings
 from facereel.pipeline.context import StageContext
-from facereel.pipeline.definition import run_stage
-from facereel.pipeline.stages import Delivery, Outgoing
+from facereel.pipeline.inline import run_inline
 from facereel.pipeline.wiring import Ports, build_ports
 from facereel.ports.queue import Body
 
@@ -21,10 +20,4 @@ def context_of(settings: Settings, ports: Ports | None = None) -> StageContext:
 
 def run_through(context: StageContext, stage: str, body: Body) -> list[tuple[str, Body]]:
     """Every (stage, body) run, starting from one message, until no stage sends more."""
-    ran: list[tuple[str, Body]] = []
-    todo: Outgoing = [(stage, body)]
-    while todo:
-        name, message = todo.pop(0)
-        ran.append((name, message))
-        todo += run_stage(name, Delivery(message), context)
-    return ran
+    return run_inline(context, stage, body)

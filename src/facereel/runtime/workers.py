@@ -26,6 +26,7 @@ from facereel.config.sections import PipelineSettings
 from facereel.logs import configure
 from facereel.pipeline.context import StageContext
 from facereel.pipeline.definition import by_priority, run_stage, stage
+from facereel.pipeline.inline import correlation_id
 from facereel.pipeline.stages import Delivery
 from facereel.pipeline.wiring import Ports, build_ports
 from facereel.ports.metadata import VideoRecord
@@ -112,8 +113,10 @@ class Worker:
                 self.ports.queues[next_stage].send(body)
             queue.ack(message)
             self.processed += 1
-            log.info("%s done", name, extra={"stage": name, "key": message.body.get("key"),
-                     "seconds": round(time.perf_counter() - started, 3)})
+            log.info("%s done", name, extra={
+                "stage": name, "key": message.body.get("key"),
+                "correlation_id": correlation_id(message.body),
+                "seconds": round(time.perf_counter() - started, 3)})
         except Exception as exc:
             self._failed(name, queue, message, exc)
         finally:
@@ -123,7 +126,8 @@ class Worker:
         key = str(message.body.get("key", ""))
         last = message.attempts >= queue.max_attempts
         log.error("%s failed on %s (attempt %d): %s", name, key, message.attempts, exc,
-                  extra={"stage": name, "key": key, "attempt": message.attempts})
+                  extra={"stage": name, "key": key, "attempt": message.attempts,
+                         "correlation_id": correlation_id(message.body)})
         if last:  # the queue will dead-letter it: say so where people look
             self.ports.metadata.put_video(VideoRecord(
                 key, str(message.body.get("etag", "")), "dead", time.time(),
