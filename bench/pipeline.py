@@ -92,6 +92,7 @@ def pipeline(videos: Path, workers: int, state: Path, env: dict[str, str],
     base = [str(FACEREEL)]
     for command in (["provision"], ["gallery", "import", str(data_dir() / "encoding")]):
         subprocess.run([*base, *command], env=environment, check=True, capture_output=True)
+    state.mkdir(parents=True, exist_ok=True)
     log = (state / "up.log").open("wb")
     service = subprocess.Popen([*base, "up", "--workers", str(workers)], env=environment,
                                stdout=log, stderr=subprocess.STDOUT)
