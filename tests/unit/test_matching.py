@@ -77,7 +77,7 @@ def test_same_face_rejects_far_or_differently_sized_boxes() -> None:
 
 
 def test_clear_winner_rule_needs_a_distant_runner_up() -> None:
-    policy = MatchPolicy(threshold=0.6, clear_threshold=0.64, clear_margin=0.1)
+    policy = MatchPolicy(threshold=0.6, clear_slack=0.04, clear_margin=0.1)
     gallery = Gallery("m", 2)
     gallery.add("a", np.array([[0.0, 0.0]], dtype=np.float32))
     gallery.add("b", np.array([[0.0, 2.0]], dtype=np.float32))
