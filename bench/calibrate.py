@@ -94,6 +94,7 @@ def main() -> None:
     parser.add_argument("--slack", type=float, default=0.04)
     parser.add_argument("--margin", type=float, default=0.1)
     parser.add_argument("--detector", default=None)
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "out")
     args = parser.parse_args()
     settings = Settings(**({"detector": args.detector} if args.detector else {}))
     models = FaceModels(settings.face_config()).load()
@@ -105,6 +106,13 @@ def main() -> None:
             for name, path, person in inputs]
     policy = MatchPolicy(args.threshold, args.slack, args.margin)
     print(f"detector {settings.detector}; policy {policy}")
+    dump = {s.video: {"person": s.person,
+                      "tracks": [{"observations": len(t.observations),
+                                  "embeddings": len(t.embeddings),
+                                  "medians": medians(gallery, t)} for t in s.tracks]}
+            for s in seen}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"calibrate-{settings.detector}.json").write_text(json.dumps(dump, indent=1))
     for label, group in (("8 clips", seen[:8]), ("100 re-encodings", seen[8:]), ("all", seen)):
         print(label, json.dumps(report(gallery, group, policy), default=str))
 

@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     interval: float = Field(0.5, gt=0, description="seconds between full-frame detections")
     precision: float = Field(0.25, gt=0, description="target precision of appearance times (s)")
     threshold: float = Field(0.6, gt=0, description="open-set match threshold (distance)")
-    clear_slack: float = Field(0.04, ge=0, description="a clear winner may be this much past "
+    clear_slack: float = Field(0.02, ge=0, description="a clear winner may be this much past "
                                "the threshold")
     clear_threshold: float | None = Field(None, gt=0, description="deprecated: absolute clear-"
                                           "winner threshold; means clear_slack = it - threshold")

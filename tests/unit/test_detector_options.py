@@ -93,7 +93,7 @@ def test_deprecated_clear_threshold_becomes_a_slack(monkeypatch: pytest.MonkeyPa
                                                     tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("FACEREEL_THRESHOLD", "0.5")
-    assert Settings().recognize_options().policy.clear_slack == 0.04
+    assert Settings().recognize_options().policy.clear_slack == 0.02
     monkeypatch.setenv("FACEREEL_CLEAR_THRESHOLD", "0.58")
     with pytest.warns(DeprecationWarning, match="FACEREEL_CLEAR_SLACK"):
         policy = Settings().recognize_options().policy

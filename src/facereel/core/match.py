@@ -22,7 +22,7 @@ from facereel.core.types import FloatArray
 @dataclass(frozen=True, slots=True)
 class MatchPolicy:
     threshold: float = 0.6  # accept a person when the median distance is at most this
-    clear_slack: float = 0.04  # ...or this much more when the runner-up is far behind
+    clear_slack: float = 0.02  # ...or this much more when the runner-up is far behind
     clear_margin: float = 0.1  # how much farther the runner-up must be for a clear winner
 
     def __post_init__(self) -> None:
