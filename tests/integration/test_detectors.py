@@ -85,9 +85,10 @@ def test_embeddings_match_the_hog_path(retinaface: FaceModels, hog: FaceModels,
         vectors = hog.embed(rgb, [by_hog.box, by_retinaface.box])
         distances.append(float(np.linalg.norm(vectors[0] - vectors[1])))
     # the same face embedded from either detector's box: far below the distances between
-    # people (0.6 and more); the largest is test_5's Vin Diesel, turned aside (0.18 measured)
+    # people (0.6 and more); the largest is test_5's Vin Diesel, turned aside (0.14 measured,
+    # median 0.05)
     assert max(distances) < 0.2, distances
-    assert float(np.median(distances)) < 0.06, distances
+    assert float(np.median(distances)) < 0.08, distances
 
 
 def test_a_small_face_is_found(retinaface: FaceModels, hog: FaceModels, gallery: Gallery,
@@ -109,7 +110,8 @@ def test_every_face_of_a_group_still(retinaface: FaceModels, gallery: Gallery,
                                      clips: dict[str, Path]) -> None:
     tiles = [Image.fromarray(_frame(clips[c], FRAME.get(c, 0))) for c in ("test_1", "test_5",
                                                                           "test_7")]
-    tiles.append(Image.fromarray(np.asarray(skimage.data.astronaut(), dtype=np.uint8)))
+    tiles.append(Image.fromarray(np.asarray(skimage.data.astronaut(),  # type: ignore[no-untyped-call]
+                   dtype=np.uint8)))
     tiles = [t.resize((round(t.width * 480 / t.height), 480)) for t in tiles]
     canvas = Image.new("RGB", (sum(t.width for t in tiles), 480))
     left = 0

@@ -118,7 +118,8 @@ def test_code_in_a_weights_file_is_never_run(tmp_path: Path) -> None:
 
 def test_one_face_on_a_clip_frame_and_on_the_astronaut(detector: RetinaFaceDetector,
                                                        clip_frame: ImageArray) -> None:
-    for image in (clip_frame, np.asarray(skimage.data.astronaut(), dtype=np.uint8)):
+    for image in (clip_frame, np.asarray(skimage.data.astronaut(),  # type: ignore[no-untyped-call]
+                   dtype=np.uint8)):
         boxes, scores, landmarks = detector.raw(image)
         confident = scores >= detector.presence_score
         assert confident.sum() == 1, scores
@@ -133,13 +134,15 @@ def test_one_face_on_a_clip_frame_and_on_the_astronaut(detector: RetinaFaceDetec
 def test_boxes_are_mapped_to_hogs_geometry(detector: RetinaFaceDetector,
                                            clip_frame: ImageArray) -> None:
     hog = HogDetector()
-    astronaut = np.asarray(skimage.data.astronaut(), dtype=np.uint8)
+    astronaut = np.asarray(skimage.data.astronaut(),  # type: ignore[no-untyped-call]
+                   dtype=np.uint8)
     for image in (clip_frame, astronaut):
         gray = np.asarray(image.mean(axis=2), dtype=np.uint8)
         hog_face = max(hog.detect(gray), key=lambda d: d.score)
         (face,) = [d for d in detector.detect(image) if d.score >= detector.presence_score]
         raw_boxes, _, _ = detector.raw(image)
-        raw = tuple(int(v) for v in raw_boxes[0])
+        left, top, right, bottom = (int(v) for v in raw_boxes[0])
+        raw = (left, top, right, bottom)
         # closer to HOG's box than RetinaFace's own (the aligner's landmarks are what matter;
         # tests/integration/test_detectors.py checks the embeddings)
         assert box_iou(face.box, hog_face.box) > max(0.65, box_iou(raw, hog_face.box)), raw
