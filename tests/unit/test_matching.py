@@ -77,7 +77,7 @@ def test_same_face_rejects_far_or_differently_sized_boxes() -> None:
 
 
 def test_clear_winner_rule_needs_a_distant_runner_up() -> None:
-    policy = MatchPolicy(threshold=0.6, clear_threshold=0.64, clear_margin=0.1)
+    policy = MatchPolicy(threshold=0.6, clear_slack=0.04, clear_margin=0.1)
     gallery = Gallery("m", 2)
     gallery.add("a", np.array([[0.0, 0.0]], dtype=np.float32))
     gallery.add("b", np.array([[0.0, 2.0]], dtype=np.float32))
@@ -90,3 +90,17 @@ def test_clear_winner_rule_needs_a_distant_runner_up() -> None:
     assert decide(alone, [np.array([0.62, 0.0], np.float32)], policy).person is None, (
         "with one person enrolled there is no runner-up to be clear of"
     )
+
+
+def test_a_stricter_threshold_is_stricter_even_for_a_clear_winner() -> None:
+    gallery = Gallery("m", 2)
+    gallery.add("a", np.array([[0.0, 0.0]], dtype=np.float32))
+    gallery.add("b", np.array([[0.0, 2.0]], dtype=np.float32))
+    face = [np.array([0.414, 0.0], np.float32)]  # 0.414 from a, ~2.04 from b: a clear winner
+    assert decide(gallery, face, MatchPolicy()).person == "a"
+    strict = decide(gallery, face, MatchPolicy(threshold=0.3))
+    assert strict.person is None and strict.nearest == "a"
+    assert decide(gallery, face, MatchPolicy(threshold=0.4)).person == "a", (
+        "within the clear slack (0.02) of the threshold a clear winner is still accepted"
+    )
+    assert decide(gallery, face, MatchPolicy(threshold=0.39)).person is None

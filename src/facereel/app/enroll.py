@@ -9,7 +9,7 @@ from facereel.core.faces import FaceModels
 from facereel.core.gallery import Gallery
 from facereel.core.media import ImagePicture, load_image
 from facereel.core.sniff import IMAGE_EXTENSIONS, classify
-from facereel.core.types import Detection, FloatArray, box_area, scale_box
+from facereel.core.types import Detection, FloatArray, box_area
 from facereel.errors import FacereelError, MediaError
 
 MAX_FULL_SIDE = 2000  # when a photo's face is too small for the usual scale, retry up to this
@@ -29,11 +29,7 @@ def _faces(models: FaceModels, picture: ImagePicture) -> list[Detection]:
         return faces
     # Enrolment photos may hold a small face: look again at (nearly) full resolution.
     scale = min(1.0, MAX_FULL_SIDE / max(1, min(picture.width, picture.height)))
-    gray = picture.gray(scale)
-    return [
-        Detection(scale_box(d.box, 1 / scale, picture.width, picture.height), d.score)
-        for d in models.detector.detect(gray)
-    ]
+    return models.detect(picture, scale=scale)
 
 
 def embed_photo(models: FaceModels, path: Path) -> tuple[FloatArray, str]:

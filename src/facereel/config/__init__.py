@@ -13,6 +13,7 @@ settings never shows them.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -134,8 +135,20 @@ def _flat_lookup(variables: dict[str, str]) -> dict[str, Any]:
             if isinstance(found[name], dict):
                 found[name][sub] = value
         else:
-            found[name] = value
+            found[name] = _decoded(name, value)
     return found
+
+
+def _decoded(name: str, value: str) -> Any:
+    """A JSON object for a field that holds one (`FACEREEL_DETECTOR_OPTIONS='{"a": 1}'`), as
+    pydantic's own environment source decodes complex fields; anything else as given."""
+    field = SECTIONS[FLAT[name]].model_fields[name]
+    if "dict" not in str(field.annotation):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value  # validation says what is wrong with it
 
 
 class _FlatVariables(PydanticBaseSettingsSource):

@@ -12,7 +12,9 @@ so field names are unique across sections (`config.flat_names` checks it at impo
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -24,6 +26,12 @@ if TYPE_CHECKING:  # the core is imported where it is used: settings load in mil
 
 DEFAULT_BUCKETS = {"input": "input", "stage1": "stage-1", "output": "output"}
 FROZEN = ConfigDict(frozen=True, extra="forbid")
+log = logging.getLogger(__name__)
+
+
+def _deprecated(message: str) -> None:
+    warnings.warn(message, DeprecationWarning, stacklevel=3)
+    log.warning("%s", message)
 
 
 def secret(value: SecretStr | None) -> str | None:
@@ -39,19 +47,28 @@ class RecognitionSettings(BaseModel):
     models_dir: Path | None = Field(None, description="dlib model files (default: the package)")
     cache_dir: Path | None = Field(None, description="converted models (default "
                                    "~/.cache/facereel)")
-    detector: str = "hog"
+    detector: str = Field("retinaface", description="face detector: retinaface or hog")
+    detector_options: dict[str, Any] = Field(
+        default_factory=dict, description="the detector's own options, as a JSON object "
+        "(hog: min_score, face_score, upsample; retinaface: min_score, presence_score, nms_iou, "
+        "model)")
     embedder: str = "dlib-resnet"
     runtime: str = "onnx"
-    detect_size: int = Field(480, ge=0, description="short side the detector sees; 0 = full")
+    detect_size: int | None = Field(None, ge=0, description="short side the detector sees; "
+                                    "unset = the detector's preferred size, 0 = full size")
     min_face_px: int = Field(0, ge=0)
-    min_score: float = Field(-0.5, description="detector score threshold (weak faces followed)")
-    face_score: float = Field(0.0, description="a track must reach this score to count as a face")
-    upsample: int = Field(0, ge=0, le=3)
+    # deprecated: HOG's own options under their old flat names (FACEREEL_MIN_SCORE, ...)
+    min_score: float | None = Field(None, description="deprecated: hog min_score")
+    face_score: float | None = Field(None, description="deprecated: hog face_score")
+    upsample: int | None = Field(None, ge=0, le=3, description="deprecated: hog upsample")
     sampling: str = "adaptive"
     interval: float = Field(0.5, gt=0, description="seconds between full-frame detections")
     precision: float = Field(0.25, gt=0, description="target precision of appearance times (s)")
     threshold: float = Field(0.6, gt=0, description="open-set match threshold (distance)")
-    clear_threshold: float = Field(0.64, gt=0, description="threshold for a clear winner")
+    clear_slack: float = Field(0.02, ge=0, description="a clear winner may be this much past "
+                               "the threshold")
+    clear_threshold: float | None = Field(None, gt=0, description="deprecated: absolute clear-"
+                                          "winner threshold; means clear_slack = it - threshold")
     clear_margin: float = Field(0.1, ge=0, description="runner-up margin of a clear winner")
     appearance_gap: float = Field(1.0, ge=0)
     votes: int = Field(2, ge=1, description="shots embedded per face (median decides)")
@@ -80,10 +97,37 @@ class RecognitionSettings(BaseModel):
         from facereel.core.faces import FaceConfig
         from facereel.core.faces.base import BackendOptions
 
-        options = BackendOptions(models_dir=self.models_dir, threads=1, min_score=self.min_score,
-                                 upsample=self.upsample, cache_dir=self.model_cache_dir)
+        options = BackendOptions(models_dir=self.models_dir, threads=1,
+                                 cache_dir=self.model_cache_dir)
+        detector_options = {**self._legacy_hog_options(), **self.detector_options}
         return FaceConfig(self.detector, self.embedder, self.runtime, self.detect_size,
-                          self.min_face_px, options)
+                          self.min_face_px, options, tuple(sorted(detector_options.items())))
+
+    def _legacy_hog_options(self) -> dict[str, Any]:
+        """FACEREEL_MIN_SCORE / FACEREEL_FACE_SCORE / FACEREEL_UPSAMPLE: HOG's options under
+        their old flat names (detector_options wins over them); ignored, with a warning, when
+        another detector is chosen, since their units are HOG's SVM margin."""
+        legacy = {name: value for name, value in (("min_score", self.min_score),
+                  ("face_score", self.face_score), ("upsample", self.upsample))
+                  if value is not None}
+        if not legacy:
+            return {}
+        names = ", ".join(f"FACEREEL_{name.upper()}" for name in legacy)
+        if self.detector != "hog":
+            _deprecated(f"{names} only apply to detector 'hog' and are ignored with detector "
+                        f"'{self.detector}'; set FACEREEL_DETECTOR_OPTIONS instead")
+            return {}
+        _deprecated(f"{names} are deprecated: use FACEREEL_DETECTOR_OPTIONS (a JSON object)")
+        return legacy
+
+    @property
+    def effective_clear_slack(self) -> float:
+        """clear_slack, or the deprecated absolute FACEREEL_CLEAR_THRESHOLD turned into one."""
+        if self.clear_threshold is None:
+            return self.clear_slack
+        _deprecated("FACEREEL_CLEAR_THRESHOLD is deprecated: use FACEREEL_CLEAR_SLACK (how far "
+                    "past FACEREEL_THRESHOLD a clear winner may be)")
+        return max(0.0, self.clear_threshold - self.threshold)
 
     def recognize_options(self) -> RecognizeOptions:
         from facereel.core.match import MatchPolicy
@@ -93,8 +137,9 @@ class RecognitionSettings(BaseModel):
 
         return RecognizeOptions(
             sampling=parse_sampling(self.sampling, self.interval, self.precision),
-            policy=MatchPolicy(threshold=self.threshold, clear_threshold=self.clear_threshold,
-                               clear_margin=self.clear_margin, min_face_score=self.face_score),
+            policy=MatchPolicy(threshold=self.threshold, clear_slack=self.effective_clear_slack,
+                               clear_margin=self.clear_margin),
+            presence_score=self.face_config().presence_score,
             votes=VotePolicy(max_votes=self.votes),
             appearance_gap_s=self.appearance_gap,
             max_pixels=self.max_pixels,

@@ -1,11 +1,11 @@
 """Open-set identity decisions: nearest enrolled person, or `unknown`, from several frames.
 
-Single frames are noisy (same-person distances on the real clips reach ~0.6 while strangers
-start near 0.61), so a track's identity is the person with the smallest *median* distance over
-the embeddings taken of it. It is accepted when that median is within `threshold`, or within
-`clear_threshold` when the runner-up is at least `clear_margin` farther (a clear winner among
-several enrolled people; measured on re-encoded clips, where compression pushes true matches
-just past 0.6 while their runner-up stays beyond 0.68).
+Single frames are noisy, so a track's identity is the person with the smallest *median*
+distance over the embeddings taken of it. It is accepted when that median is within
+`threshold`, or within `threshold + clear_slack` when the runner-up is at least `clear_margin`
+farther (a clear winner among several enrolled people: compression pushes some true matches just
+past the threshold while their runner-up stays far). The slack is relative to the threshold, so
+tightening the threshold always tightens the answer; the defaults are calibrated in the README.
 """
 
 from __future__ import annotations
@@ -22,9 +22,12 @@ from facereel.core.types import FloatArray
 @dataclass(frozen=True, slots=True)
 class MatchPolicy:
     threshold: float = 0.6  # accept a person when the median distance is at most this
-    clear_threshold: float = 0.64  # ...or at most this when the runner-up is far behind
-    clear_margin: float = 0.1
-    min_face_score: float = 0.0  # a track whose best detection scored lower is not a face
+    clear_slack: float = 0.02  # ...or this much more when the runner-up is far behind
+    clear_margin: float = 0.1  # how much farther the runner-up must be for a clear winner
+
+    def __post_init__(self) -> None:
+        if self.threshold <= 0 or self.clear_slack < 0 or self.clear_margin < 0:
+            raise ValueError(f"invalid match policy {self}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +59,7 @@ def decide(gallery: Gallery, embeddings: Sequence[FloatArray], policy: MatchPoli
     nearest = gallery.people[int(order[0])]
     clear_winner = (
         len(order) > 1
-        and distance <= policy.clear_threshold
+        and distance <= policy.threshold + policy.clear_slack
         and runner_up - distance >= policy.clear_margin
     )
     person = nearest if distance <= policy.threshold or clear_winner else None

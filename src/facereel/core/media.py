@@ -1,8 +1,9 @@
 """Decode videos (PyAV, whose wheel bundles FFmpeg) and still images (Pillow) into upright frames.
 
-A `Picture` is one upright frame at a point in time. Detection wants a small grayscale copy and
-embedding wants full-resolution RGB, so a picture produces either lazily: converting a whole
-1080p frame to RGB is only paid for frames where a face must be embedded.
+A `Picture` is one upright frame at a point in time. Detection wants a small copy (grey or
+colour, as the detector says) and embedding wants full-resolution RGB, so a picture produces
+each lazily: converting a whole 1080p frame to RGB is only paid for frames where a face must be
+embedded.
 """
 
 from __future__ import annotations
@@ -22,19 +23,23 @@ from facereel.core.types import ImageArray
 from facereel.errors import MediaError
 
 DecodeMode = Literal["all", "nonref", "key"]
+Reformatters = dict[tuple[int, int, str], VideoReformatter]  # (width, height, pixel format)
 DEFAULT_MAX_PIXELS = 8192 * 8192
 MAX_CONSECUTIVE_BAD_PACKETS = 200
 SKIP_FRAME: dict[DecodeMode, str] = {"all": "DEFAULT", "nonref": "NONREF", "key": "NONKEY"}
 
 
 class Picture(Protocol):
-    """One upright frame: `gray(scale)` for detection, `rgb()` at full resolution for embedding."""
+    """One upright frame: `gray(scale)` or `color(scale)` (RGB) for detection, `rgb()` at full
+    resolution for embedding."""
 
     time_s: float
     width: int
     height: int
 
     def gray(self, scale: float) -> ImageArray: ...
+
+    def color(self, scale: float) -> ImageArray: ...
 
     def rgb(self) -> ImageArray: ...
 
@@ -55,13 +60,13 @@ def _quarter_turns(rotation: int) -> int:
 class VideoPicture:
     """A decoded video frame, converted on demand (and turned upright per its display matrix)."""
 
-    __slots__ = ("_frame", "_gray", "_reformatters", "_turns", "height", "time_s", "width")
+    __slots__ = ("_frame", "_reformatters", "_scaled", "_turns", "height", "time_s", "width")
 
-    def __init__(self, frame: av.VideoFrame, time_s: float,
-                 reformatters: dict[tuple[int, int], VideoReformatter]) -> None:
+    def __init__(self, frame: av.VideoFrame, time_s: float, reformatters: Reformatters) -> None:
         self._frame = frame
         self._reformatters = reformatters
-        self._gray: dict[float, ImageArray] = {}  # a frame is often probed twice at one scale
+        # a frame is often probed twice at one scale (a full detection, then a bisection)
+        self._scaled: dict[tuple[str, float], ImageArray] = {}
         # FFmpeg's display rotation is counter-clockwise degrees, as np.rot90 turns.
         self._turns = _quarter_turns(int(frame.rotation or 0))
         self.time_s = time_s
@@ -70,22 +75,31 @@ class VideoPicture:
         self.height = frame.width if swap else frame.height
 
     def gray(self, scale: float) -> ImageArray:
-        cached = self._gray.get(scale)
+        return self._scaled_copy("gray", scale)
+
+    def color(self, scale: float) -> ImageArray:
+        return self._scaled_copy("rgb24", scale)
+
+    def _scaled_copy(self, pixel_format: str, scale: float) -> ImageArray:
+        cached = self._scaled.get((pixel_format, scale))
         if cached is None:
-            cached = self._gray.setdefault(scale, self._make_gray(scale))
+            cached = self._scaled.setdefault((pixel_format, scale),
+                                             self._reformat(pixel_format, scale))
         return cached
 
-    def _make_gray(self, scale: float) -> ImageArray:
+    def _reformat(self, pixel_format: str, scale: float) -> ImageArray:
         frame = self._frame
         width = max(1, round(frame.width * scale))
         height = max(1, round(frame.height * scale))
-        # A reformatter caches its scaling context only while the output size stays the same,
-        # so keep one per size (detection frames, thumbnails): 3-8x faster than frame.reformat.
-        reformatter = self._reformatters.get((width, height))
+        # A reformatter caches its scaling context only while the output size and format stay
+        # the same, so keep one per size and format (detection frames, thumbnails): 3-8x faster
+        # than frame.reformat.
+        key = (width, height, pixel_format)
+        reformatter = self._reformatters.get(key)
         if reformatter is None:
-            reformatter = self._reformatters.setdefault((width, height), VideoReformatter())
+            reformatter = self._reformatters.setdefault(key, VideoReformatter())
         small = reformatter.reformat(
-            frame, width=width, height=height, format="gray", interpolation="AREA"
+            frame, width=width, height=height, format=pixel_format, interpolation="AREA"
         )
         return self._upright(np.asarray(small.to_ndarray(), dtype=np.uint8))
 
@@ -109,7 +123,12 @@ class ImagePicture:
         self.height, self.width = rgb.shape[:2]
 
     def gray(self, scale: float) -> ImageArray:
-        image = Image.fromarray(self._rgb).convert("L")
+        return self._scaled(Image.fromarray(self._rgb).convert("L"), scale)
+
+    def color(self, scale: float) -> ImageArray:
+        return self._rgb if scale == 1.0 else self._scaled(Image.fromarray(self._rgb), scale)
+
+    def _scaled(self, image: Image.Image, scale: float) -> ImageArray:
         if scale != 1.0:
             size = (max(1, round(self.width * scale)), max(1, round(self.height * scale)))
             image = image.resize(size, Image.Resampling.BOX)
@@ -121,8 +140,12 @@ class ImagePicture:
 
 def load_image(source: Path | bytes, name: str,
                max_pixels: int = DEFAULT_MAX_PIXELS) -> ImagePicture:
-    """Decode a still image (EXIF orientation applied) or raise MediaError saying why not."""
-    Image.MAX_IMAGE_PIXELS = max_pixels
+    """Decode a still image (EXIF orientation applied) or raise MediaError saying why not.
+
+    The size is checked against `max_pixels` from the header, before any pixel is decoded.
+    Pillow's process-wide `Image.MAX_IMAGE_PIXELS` is left alone (the core keeps no global
+    state); it stays a backstop only beyond twice its own default (~179 megapixels).
+    """
     try:
         handle = io.BytesIO(source) if isinstance(source, bytes) else source
         with Image.open(handle) as image:
@@ -196,7 +219,7 @@ class VideoSource:
             self._container.seek(origin + int(start_s / time_base), stream=self._stream,
                                  backward=True, any_frame=False)
         decoded = 0
-        reformatters: dict[tuple[int, int], VideoReformatter] = {}
+        reformatters: Reformatters = {}
         for frame in self._decoded_frames():
             if frame.pts is not None and time_base:
                 time_s = max(0.0, (frame.pts - origin) * time_base)

@@ -42,14 +42,16 @@ def merge_spans(spans: list[tuple[float, float]], gap_s: float) -> list[Appearan
 
 
 def summarize(tracks: list[Track], gallery: Gallery, policy: MatchPolicy, gap_s: float,
-              metadata: MetadataLookup | None = None,
-              face_of: FaceLocator | None = None) -> Summary:
+              metadata: MetadataLookup | None = None, face_of: FaceLocator | None = None,
+              presence_score: float = 0.0) -> Summary:
+    """People and strangers among `tracks`; a track counts as a face only if one of its
+    detections reached `presence_score` (0..1, the detector's own threshold)."""
     by_person: dict[str, list[Track]] = {}
     strangers: list[Track] = []
     for track in tracks:
         # weak detections help follow a face through hard frames, but a track that never
         # scored as a confident face is more likely a texture than a person
-        if not track.embeddings or max(o.score for o in track.observations) < policy.min_face_score:
+        if not track.embeddings or max(o.score for o in track.observations) < presence_score:
             continue
         decision = decide(gallery, track.embeddings, policy)
         if decision.person is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from facereel.core.analysis import Analysis, Analyzer
@@ -33,7 +33,7 @@ from facereel.core.results import ErrorInfo, VideoResult
 from facereel.core.sampling import SamplingPlan
 from facereel.core.shots import ShotSink, VotePolicy
 from facereel.core.sniff import classify
-from facereel.errors import FacereelError, GalleryError
+from facereel.errors import ConfigError, FacereelError, GalleryError
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,9 @@ class RecognizeOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     decode_threads: int = 1
     budget_s: float | None = None  # an analysis running longer stops with a `timeout` error
+    # 0..1 score a followed face must reach once to count as a face; None = the detector's own
+    # (`FaceModels.presence_score`). `combine` without face models needs it set.
+    presence_score: float | None = None
 
 
 @dataclass(slots=True)
@@ -69,7 +72,10 @@ class MediaAnalyzer:
 
     def __init__(self, models: FaceModels, options: RecognizeOptions | None = None) -> None:
         self.models = models
-        self.options = options or RecognizeOptions()
+        options = options or RecognizeOptions()
+        if options.presence_score is None:
+            options = replace(options, presence_score=models.presence_score)
+        self.options = options
 
     def analyze(self, path: Path, start_s: float = 0.0, end_s: float | None = None,
                 sink: ShotSink | None = None) -> PartialAnalysis:
@@ -122,7 +128,7 @@ class MediaAnalyzer:
                           sink: ShotSink | None) -> _Outcome:
         analyzer = Analyzer(self.models, plan, sink or EmbeddingSink(self.models),
                             self.options.votes, self.options.appearance_gap_s,
-                            self.options.policy.min_face_score)
+                            presence(self.options))
         return analyzer.run(pictures), 0.0, None
 
 
@@ -138,6 +144,13 @@ def within_budget(pictures: Iterator[VideoPicture], budget_s: float,
                                 f"{budget_s:g} s (raise FACEREEL_STAGE_BUDGET, or lower "
                                 "FACEREEL_WINDOW so windows are shorter)", "timeout")
         yield picture
+
+
+def presence(options: RecognizeOptions) -> float:
+    if options.presence_score is None:
+        raise ConfigError("RecognizeOptions.presence_score is not set: take it from the face "
+                          "models (FaceModels.presence_score) or the settings")
+    return options.presence_score
 
 
 class Recognizer(MediaAnalyzer):
@@ -172,7 +185,7 @@ def combine(name: str, parts: list[PartialAnalysis], gallery: Gallery,
     """One result document from the partial analyses of an input's windows (or its whole)."""
     tracks = [t for p in parts for t in p.analysis.tracks]
     summary = summarize(tracks, gallery, options.policy, options.appearance_gap_s, metadata,
-                        face_of)
+                        face_of, presence(options))
     errors = [p.error for p in parts if p.error is not None]
     last_time = max((p.analysis.last_time_s for p in parts), default=0.0)
     stats: dict[str, float] = {

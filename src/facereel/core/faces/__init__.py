@@ -8,11 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-from facereel.core.faces import align, embed_dlib, embed_onnx, hog  # noqa: F401  (built-ins)
+from facereel.core.faces import (  # noqa: F401  (the built-in backends register themselves)
+    align,
+    embed_dlib,
+    embed_onnx,
+    hog,
+    retinaface,
+)
 from facereel.core.faces.base import (
     Aligner,
     BackendOptions,
@@ -27,24 +34,39 @@ from facereel.core.shots import FaceShot
 from facereel.core.types import Box, Detection, FloatArray, ImageArray, scale_box
 
 MAX_UPSCALE = 2.0
-MIN_ROI_PX = 40  # a search region smaller than this (at detection scale) cannot hold a face
-ROI_FACE_PX = 75  # a face being followed is searched for at about this width
+# A search region narrower than this many of the detector's smallest faces cannot hold one
+# (HOG: 40 px for its 75 px faces).
+MIN_ROI_FACES = 0.54
+DEFAULT_DETECTOR = "retinaface"
 
 
 @dataclass(frozen=True, slots=True)
 class FaceConfig:
-    detector: str = "hog"
+    detector: str = DEFAULT_DETECTOR
     embedder: str = "dlib-resnet"
     runtime: str = "onnx"
-    detect_size: int = 480  # short side, in pixels, of the frame the detector sees (0 = full)
+    # short side, in pixels, of the frame the detector sees: None = the detector's preferred
+    # size, 0 = full resolution
+    detect_size: int | None = None
     min_face_px: int = 0  # faces narrower than this (full-resolution pixels) are ignored
     options: BackendOptions = field(default_factory=BackendOptions)
+    # the detector's own options as (name, value) pairs: a tuple keeps the config hashable
+    detector_options: tuple[tuple[str, Any], ...] = ()
+
+    def make_detector(self) -> Detector:
+        """The configured detector (not loaded: cheap, and validates its options)."""
+        return make_detector(self.detector, self.options, dict(self.detector_options))
+
+    @property
+    def presence_score(self) -> float:
+        """0..1 score a followed face must reach once to count as a face (the detector's)."""
+        return self.make_detector().presence_score
 
 
 class FaceModels:
     def __init__(self, config: FaceConfig) -> None:
         self.config = config
-        self.detector: Detector = make_detector(config.detector, config.options)
+        self.detector: Detector = config.make_detector()
         self.embedder: Embedder = make_embedder(config.embedder, config.runtime, config.options)
         self.aligner: Aligner = make_aligner(self.embedder.aligner, config.options)
 
@@ -58,29 +80,40 @@ class FaceModels:
     def embedder_id(self) -> str:
         return self.embedder.model
 
+    @property
+    def presence_score(self) -> float:
+        return self.detector.presence_score
+
     def detection_scale(self, width: int, height: int) -> float:
-        """Scale that gives the detector a frame whose short side is `detect_size` (small
-        frames are enlarged up to 2x, so their faces reach the detector's ~80 px window)."""
+        """Scale that gives the detector a frame whose short side is `detect_size` (the
+        detector's preferred size unless configured; small frames are enlarged up to 2x, so
+        their faces reach the detector's smallest face size)."""
         size = self.config.detect_size
+        if size is None:
+            size = self.detector.preferred_size
         return 1.0 if size <= 0 else min(MAX_UPSCALE, size / max(1, min(width, height)))
 
-    def detect(self, picture: Picture, roi: Box | None = None,
-               face_px: int = 0) -> list[Detection]:
+    def detect(self, picture: Picture, roi: Box | None = None, face_px: int = 0,
+               scale: float | None = None) -> list[Detection]:
         """Faces in `picture` (full-resolution boxes); only inside `roi` when given, looking
-        for a face about `face_px` wide (full-resolution pixels) when that is known."""
-        scale = self.detection_scale(picture.width, picture.height)
-        gray = picture.gray(scale)
+        for a face about `face_px` wide (full-resolution pixels) when that is known. `scale`
+        overrides the detection scale (e.g. to look again at full size for a small face)."""
+        if scale is None:
+            scale = self.detection_scale(picture.width, picture.height)
+        image = picture.gray(scale) if self.detector.input == "gray" else picture.color(scale)
         if roi is None:
-            return self._to_full(self.detector.detect(gray), scale, (0, 0), 1.0, picture)
+            return self._to_full(self.detector.detect(image), scale, (0, 0), 1.0, picture)
         left, top = max(0, round(roi[0] * scale)), max(0, round(roi[1] * scale))
-        crop = gray[top : max(top, round(roi[3] * scale)), left : max(left, round(roi[2] * scale))]
-        # Shrink the region so the expected face is ~ROI_FACE_PX wide: the detector then skips
-        # pyramid levels that could not hold it (4-8x less work for a close-up).
-        shrink = min(1.0, ROI_FACE_PX / max(1.0, face_px * scale)) if face_px else 1.0
+        crop = image[top : max(top, round(roi[3] * scale)),
+                     left : max(left, round(roi[2] * scale))]
+        # Shrink the region so the expected face is about the smallest the detector finds: it
+        # then skips scales that could not hold it (4-8x less work for a close-up).
+        smallest = self.detector.min_face_px
+        shrink = min(1.0, smallest / max(1.0, face_px * scale)) if face_px else 1.0
         if shrink < 1.0:
             size = (max(1, round(crop.shape[1] * shrink)), max(1, round(crop.shape[0] * shrink)))
             crop = np.asarray(Image.fromarray(crop).resize(size, Image.Resampling.BILINEAR))
-        if min(crop.shape[:2]) < MIN_ROI_PX:
+        if min(crop.shape[:2]) < round(MIN_ROI_FACES * smallest):
             return []
         return self._to_full(self.detector.detect(crop), scale, (left, top), shrink, picture)
 

@@ -9,9 +9,6 @@ converted model is cached on disk: converting in every worker would leave each o
 from __future__ import annotations
 
 import hashlib
-import logging
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,33 +19,18 @@ from facereel.core.faces.base import BackendOptions, register_embedder
 from facereel.core.faces.embed_dlib import RESNET_DIM, RESNET_MODEL, RESNET_WEIGHTS
 from facereel.core.faces.model_files import model_file
 from facereel.core.faces.resnet_onnx import convert_resnet
+from facereel.core.faces.session import build_session, cache_model
 from facereel.core.types import FloatArray, ImageArray
-from facereel.errors import ModelNotAvailableError
 
-log = logging.getLogger(__name__)
 CONVERTER_VERSION = "1"
 
 
 def cached_model(weights: Path, cache_dir: Path | None) -> Path | bytes:
     """The converted model: a cached file when a cache folder is usable, else bytes."""
-    if cache_dir is None:
-        return convert_resnet(weights)
     stat = weights.stat()
     key = f"{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{CONVERTER_VERSION}"
-    target = cache_dir / f"dlib-resnet-{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
-    if target.is_file():
-        return target
-    model = convert_resnet(weights)
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=cache_dir, suffix=".part")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(model)
-        Path(temporary).replace(target)  # atomic: concurrent workers never see half a file
-    except OSError as exc:
-        log.warning("cannot cache the converted model in %s: %s", cache_dir, exc)
-        return model
-    return target
+    name = f"dlib-resnet-{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
+    return cache_model(name, cache_dir, lambda: convert_resnet(weights))
 
 
 @register_embedder(RESNET_MODEL, "onnx")
@@ -67,22 +49,8 @@ class OnnxResnetEmbedder:
     def load(self) -> None:
         if self._session is not None:
             return
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:  # pragma: no cover - onnxruntime is a dependency
-            raise ModelNotAvailableError(
-                "onnxruntime is not installed: pip install onnxruntime, or use runtime 'dlib'"
-            ) from exc
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self._threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         model = cached_model(model_file(RESNET_WEIGHTS, self._models_dir), self._cache_dir)
-        self._session = ort.InferenceSession(
-            str(model) if isinstance(model, Path) else model,
-            sess_options=options,
-            providers=["CPUExecutionProvider"],
-        )
+        self._session = build_session(model, self._threads)
 
     def embed(self, chips: Sequence[ImageArray]) -> FloatArray:
         self.load()
