@@ -131,12 +131,13 @@ def test_both_keys_work_and_the_session_cookie_logs_in(live: Live) -> None:
     for key in ("key-one", "key-two"):
         assert live.client.get("/v1/status", headers={"Authorization": f"Bearer {key}"}
                                ).status_code == 200
-    browser = TestClient(live.app)
+    # a browser sends its page's origin with every request the page makes
+    browser = TestClient(live.app, headers={"Origin": "http://testserver"})
     assert browser.get("/").status_code == 401
     assert browser.post("/v1/session", json={"api_key": "nope"}).status_code == 401
     assert browser.post("/v1/session", json={"api_key": KEY}).status_code == 204
     cookie = browser.cookies["facereel_session"]
-    assert KEY not in cookie, "the cookie holds a token derived from the key, not the key"
+    assert KEY not in cookie, "the cookie holds a random session token, not the key"
     assert live.client.get("/v1/status", headers={"Authorization": f"Bearer {cookie}"}
                            ).status_code == 401
     page = browser.get("/")
@@ -146,6 +147,8 @@ def test_both_keys_work_and_the_session_cookie_logs_in(live: Live) -> None:
     assert set(status["queues"]) == {"split", "analyze", "recognize", "publish", "images"}
     assert browser.delete("/v1/session").status_code == 204
     assert browser.get("/v1/status").status_code == 401
+    stolen = TestClient(live.app, cookies={"facereel_session": cookie})
+    assert stolen.get("/v1/status").status_code == 401, "logging out revoked the session"
 
 
 def test_an_open_api_is_refused_off_loopback(tmp_path: Path) -> None:

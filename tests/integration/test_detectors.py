@@ -9,9 +9,9 @@ import av
 import numpy as np
 import pytest
 import skimage.data
-from facereel.app.enroll import enrol
 from PIL import Image
 
+from facereel.app.enroll import enrol
 from facereel.core.faces import FaceConfig, FaceModels
 from facereel.core.faces.base import BackendOptions
 from facereel.core.gallery import Gallery

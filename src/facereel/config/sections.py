@@ -266,6 +266,10 @@ class HttpSettings(BaseModel):
     max_video_mb: float = Field(500.0, gt=0, description="largest accepted video upload")
     max_image_mb: float = Field(20.0, gt=0, description="largest accepted image upload")
     recognize_timeout: float = Field(900.0, gt=0, description="seconds /v1/recognize may wait")
+    header_timeout: float = Field(10.0, gt=0, description="seconds a connection may take to "
+                                  "send its request headers")
+    body_timeout: float = Field(30.0, gt=0, description="seconds a request body may pause "
+                                "between two chunks")
 
     @property
     def api_key_list(self) -> list[str]:

@@ -8,7 +8,9 @@ from collections.abc import Awaitable, Callable
 from fastapi import Depends, FastAPI, Request, Response
 
 from facereel.http import errors
-from facereel.http.auth import require_key
+from facereel.http.auth import COOKIE, UNAUTHORIZED_HEADERS, Credentials, bearer
+from facereel.http.errors import ApiError
+from facereel.http.guard import DoorPolicy, RequestGuard
 from facereel.http.routes_images import router as images_router
 from facereel.http.routes_misc import public_router
 from facereel.http.routes_misc import router as misc_router
@@ -27,8 +29,14 @@ def _route_of(request: Request) -> str:
 
 
 async def authenticate(request: Request) -> None:
+    """The guard already refused unauthenticated requests before reading them; checked again
+    here, per route, so a route added outside the guard's view is never open by mistake."""
     services: Services = request.app.state.services
-    require_key(request, services.settings.http.api_key_list)
+    credentials = Credentials(bearer(request.headers.get("authorization", "")),
+                              request.cookies.get(COOKIE, ""))
+    if credentials.via(services.settings.http.api_key_list, services.sessions) is None:
+        raise ApiError(401, "unauthorized", "a valid API key is required "
+                       "(Authorization: Bearer <key>)", UNAUTHORIZED_HEADERS)
 
 
 def create_app(services: Services) -> FastAPI:
@@ -58,4 +66,12 @@ def create_app(services: Services) -> FastAPI:
             metrics.failures.labels("http_5xx").inc()
         return response
 
+    http = services.settings.http
+    policy = DoorPolicy(keys=lambda: http.api_key_list, sessions=services.sessions,
+                        max_video_bytes=int(http.max_video_mb * 2**20),
+                        max_image_bytes=int(http.max_image_mb * 2**20),
+                        body_idle_s=http.body_timeout,
+                        on_refused=lambda method, status: services.metrics.requests.labels(
+                            method, "refused", str(status)).inc())
+    app.add_middleware(RequestGuard, policy=policy)  # added last: it runs first
     return app

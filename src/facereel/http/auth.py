@@ -1,19 +1,27 @@
-"""API keys: `Authorization: Bearer <key>`, or the session cookie the web page gets by logging
-in with a key. Keys are compared in constant time. With no key configured the API is open,
-which `facereel up` allows only on a loopback address."""
+"""API keys and browser sessions.
+
+Scripts send `Authorization: Bearer <key>`. The web page exchanges a key at `POST /v1/session`
+for a session: a random token (in an http-only, same-site cookie) that this server remembers
+and forgets at logout, after `SESSION_TTL_S`, or as soon as the key it was opened with is no
+longer configured. Keys are compared in constant time. With no key configured the API is
+open, which `facereel up` allows only on a loopback address.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import ipaddress
-
-from fastapi import Request
-
-from facereel.http.errors import ApiError
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 COOKIE = "facereel_session"
 UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="facereel"'}
+SESSION_TTL_S = 12 * 3600.0
+MAX_SESSIONS = 10000  # the oldest are forgotten first: a login flood cannot grow memory
 
 
 def is_loopback(host: str) -> bool:
@@ -25,35 +33,76 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def session_token(key: str) -> str:
-    """What the session cookie holds: derived from a key, not the key itself, so a cookie
-    read off a browser is no Bearer key for scripts (and dies when the key is revoked)."""
-    return hmac.new(key.encode(), b"facereel-session-v1", hashlib.sha256).hexdigest()
+def bearer(authorization: str) -> str:
+    """The key of an `Authorization: Bearer <key>` header ("" for anything else)."""
+    return authorization[7:].strip() if authorization[:7].lower() == "bearer " else ""
 
 
-def presented_key(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    return header[7:].strip() if header[:7].lower() == "bearer " else ""
-
-
-def key_is_valid(candidate: str, secrets: list[str]) -> bool:
+def key_is_valid(candidate: str, secrets_: list[str]) -> bool:
     """Constant-time check against every secret (no early exit on a match)."""
     matched = False
-    for secret in secrets:
+    for secret in secrets_:
         matched |= hmac.compare_digest(candidate.encode(), secret.encode())
     return matched and bool(candidate)
 
 
-def is_authorized(request: Request, keys: list[str]) -> bool:
-    """A valid Bearer key, or a session cookie made from one."""
-    if not keys:
-        return True
-    if key_is_valid(presented_key(request), keys):
-        return True
-    return key_is_valid(request.cookies.get(COOKIE, ""), [session_token(k) for k in keys])
+def fingerprint(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
-def require_key(request: Request, keys: list[str]) -> None:
-    if not is_authorized(request, keys):
-        raise ApiError(401, "unauthorized", "a valid API key is required "
-                       "(Authorization: Bearer <key>)", UNAUTHORIZED_HEADERS)
+@dataclass(frozen=True, slots=True)
+class Session:
+    key_fingerprint: str  # which configured key opened it
+    expires: float
+
+
+class Sessions:
+    """The browser sessions this server has opened (kept in memory: a restart logs everyone
+    out, which is the safe direction)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+        self._clock = clock
+
+    def open(self, key: str) -> str:
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            while len(self._sessions) >= MAX_SESSIONS:
+                self._sessions.pop(next(iter(self._sessions)))
+            self._sessions[token] = Session(fingerprint(key), self._clock() + SESSION_TTL_S)
+        return token
+
+    def valid(self, token: str, keys: list[str]) -> bool:
+        if not token:
+            return False
+        with self._lock:
+            session = self._sessions.get(token)
+            if session is not None and session.expires <= self._clock():
+                del self._sessions[token]
+                session = None
+        if session is None:
+            return False
+        return key_is_valid(session.key_fingerprint, [fingerprint(k) for k in keys])
+
+    def revoke(self, token: str) -> None:
+        with self._lock:
+            self._sessions.pop(token, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Who a request says it is: a Bearer key, a session cookie, or nothing."""
+
+    key: str
+    session: str
+
+    def via(self, keys: list[str], sessions: Sessions) -> str | None:
+        """`key`, `session` or `open` when the request is allowed; None when it is not."""
+        if not keys:
+            return "open"
+        if key_is_valid(self.key, keys):
+            return "key"
+        if sessions.valid(self.session, keys):
+            return "session"
+        return None

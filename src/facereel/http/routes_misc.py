@@ -4,27 +4,28 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
-from pydantic import BaseModel
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from pydantic import BaseModel, ConfigDict
 
 from facereel.app.status import pipeline_status
 from facereel.http.auth import (
     COOKIE,
     UNAUTHORIZED_HEADERS,
-    is_authorized,
+    Credentials,
+    bearer,
     key_is_valid,
-    presented_key,
-    session_token,
 )
 from facereel.http.errors import ApiError
 from facereel.http.services import Svc
 
 public_router = APIRouter()
 router = APIRouter()
+DOCS_ASSETS = ("swagger-ui-bundle.js", "swagger-ui.css")
 
 
 def page() -> str:
@@ -38,19 +39,23 @@ def healthz() -> dict[str, str]:
 
 
 class Login(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     api_key: str = ""
 
 
 @public_router.post("/v1/session", status_code=204, tags=["service"])
 def login(svc: Svc, request: Request, body: Login | None = None) -> Response:
     """Exchange an API key (in the body, or as a Bearer header) for a session cookie: the web
-    page logs in this way."""
+    page logs in this way. The cookie holds a random token this server remembers (not the
+    key); logging out forgets it."""
     keys = svc.settings.http.api_key_list
-    key = body.api_key if body is not None and body.api_key else presented_key(request)
+    key = body.api_key if body is not None and body.api_key else bearer(
+        request.headers.get("authorization", ""))
     if keys and not key_is_valid(key, keys):
         raise ApiError(401, "unauthorized", "unknown API key", UNAUTHORIZED_HEADERS)
     response = Response(status_code=204)
-    response.set_cookie(COOKIE, session_token(key), httponly=True, samesite="strict",
+    response.set_cookie(COOKIE, svc.sessions.open(key), httponly=True, samesite="strict",
                         secure=request.url.scheme == "https")
     return response
 
@@ -59,13 +64,16 @@ def login(svc: Svc, request: Request, body: Login | None = None) -> Response:
 def index(svc: Svc, request: Request) -> HTMLResponse:
     """The web page. Without a key it answers 401 with the same page, which then shows its
     login form (a browser cannot add an Authorization header to a navigation)."""
-    keys = svc.settings.http.api_key_list
-    status = 200 if is_authorized(request, keys) else 401
-    return HTMLResponse(page(), status_code=status)
+    credentials = Credentials(bearer(request.headers.get("authorization", "")),
+                              request.cookies.get(COOKIE, ""))
+    allowed = credentials.via(svc.settings.http.api_key_list, svc.sessions) is not None
+    return HTMLResponse(page(), status_code=200 if allowed else 401)
 
 
 @router.delete("/v1/session", status_code=204, tags=["service"])
-def logout() -> Response:
+def logout(svc: Svc, request: Request) -> Response:
+    """Forget this browser's session: its cookie is worthless from now on."""
+    svc.sessions.revoke(request.cookies.get(COOKIE, ""))
     response = Response(status_code=204)
     response.delete_cookie(COOKIE)
     return response
@@ -94,4 +102,17 @@ def openapi(request: Request) -> JSONResponse:
 
 @router.get("/docs", include_in_schema=False)
 def docs() -> HTMLResponse:
-    return get_swagger_ui_html(openapi_url="/openapi.json", title="facereel API")
+    """Swagger UI from the `swagger-ui-bundle` package (nothing is fetched from a CDN)."""
+    return get_swagger_ui_html(openapi_url="/openapi.json", title="facereel API",
+                               swagger_js_url="/docs/swagger-ui-bundle.js",
+                               swagger_css_url="/docs/swagger-ui.css",
+                               swagger_favicon_url="data:,")
+
+
+@router.get("/docs/{asset}", include_in_schema=False)
+def docs_asset(asset: str) -> FileResponse:
+    from swagger_ui_bundle import swagger_ui_path
+
+    if asset not in DOCS_ASSETS:
+        raise ApiError(404, "not_found", "no such document asset")
+    return FileResponse(Path(str(swagger_ui_path)) / asset)

@@ -12,6 +12,7 @@ from facereel.app.jobs import JobStore
 from facereel.config import Settings
 from facereel.errors import ConfigError
 from facereel.http.auth import is_loopback
+from facereel.http.connections import PendingHeaders, protocol_for
 from facereel.http.metrics import LiveState, Metrics, ScalerState
 from facereel.http.services import Services
 from facereel.imagetier.tier import ImageTier, check_app_tier
@@ -84,8 +85,12 @@ class HttpTier:
             services, tier = build_services(self.settings, ports, lambda: 0)
         else:  # the ports `up` already opened
             services, tier = build_services(self.settings, supervisor.ports, supervisor.alive)
+        # connections still sending their headers are bounded in number and time, so no
+        # concurrency cap is needed (uvicorn's counted idle connections and answered 503)
+        http = self.settings.http
         config = uvicorn.Config(create_app(services), log_config=None, access_log=False,
-                                timeout_graceful_shutdown=10, limit_concurrency=4096)
+                                timeout_graceful_shutdown=10, limit_concurrency=None,
+                                http=protocol_for(PendingHeaders(http.header_timeout)))
         server = uvicorn.Server(config)
         threads = [threading.Thread(target=server.run, kwargs={"sockets": [self.socket]},
                                     name="http"),

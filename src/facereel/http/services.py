@@ -11,6 +11,7 @@ from fastapi import Depends, Request
 
 from facereel.app.jobs import JobStore
 from facereel.config import Settings
+from facereel.http.auth import Sessions
 from facereel.http.metrics import Metrics
 from facereel.pipeline.wiring import Ports
 from facereel.runtime.watcher import Watcher
@@ -30,6 +31,7 @@ class Services:
     images: ImageTierClient | None = None  # None: the image tier is not running
     workers: Callable[[], dict[str, int]] = field(default=lambda: {})
     gallery_lock: threading.Lock = field(default_factory=threading.Lock)
+    sessions: Sessions = field(default_factory=Sessions)
     _models: FaceModels | None = None
 
     def models(self) -> FaceModels:
