@@ -96,7 +96,7 @@ def test_recognise_folder_writes_seed_files_and_grades(cse546: Path, tmp_path: P
     code, _ = invoke("recognize", str(workload), "--out", str(out), "--workers", "2",
                      "--data-dir", data_dir)
     assert code == 0
-    assert len(list(out.glob("*.json"))) == 100
+    assert len(list(out.glob("*.mp4.json"))) == 100
     assert (out / "test_7.txt").read_text() == "morgan_freeman\n"
     assert (out / "test_7.csv").read_text() == "name,major,year\nmorgan_freeman,math,senior\n"
 
@@ -104,3 +104,23 @@ def test_recognise_folder_writes_seed_files_and_grades(cse546: Path, tmp_path: P
                           "--students", str(cse546 / "student_data.json"))
     assert code == 0
     assert output.strip() == "100/100"
+
+
+def test_out_keeps_inputs_of_the_same_name_apart(clips: dict[str, Path], cse546: Path,
+                                                 tmp_path: Path, data_dir: str) -> None:
+    for folder, clip in (("a", "test_7"), ("b", "test_0")):
+        (tmp_path / "in" / folder).mkdir(parents=True)
+        (tmp_path / "in" / folder / "x.mp4").symlink_to(clips[clip])
+    (tmp_path / "in" / "a" / "x.mkv").symlink_to(clips["test_4"])  # same stem, other name
+    assert invoke("gallery", "import", str(cse546 / "encoding"), "--data-dir", data_dir)[0] == 0
+    out = tmp_path / "out"
+    code, _ = invoke("recognize", str(tmp_path / "in"), "--out", str(out), "--workers", "1",
+                     "--data-dir", data_dir)
+    assert code == 0
+    docs = {p.relative_to(out).as_posix(): json.loads(p.read_text())
+            for p in out.rglob("*.json")}
+    assert sorted(docs) == ["a/x.mkv.json", "a/x.mp4.json", "b/x.mp4.json"]
+    assert docs["a/x.mp4.json"]["people"][0]["person"] == "morgan_freeman"
+    assert docs["b/x.mp4.json"]["people"][0]["person"] == "president_trump"
+    assert docs["a/x.mkv.json"]["people"][0]["person"] == CLIP_PEOPLE["test_4"]
+    assert (out / "b" / "x.txt").read_text() == "president_trump\n"

@@ -64,7 +64,7 @@ def test_the_api_end_to_end(service: HttpService, clips: dict[str, Path],
             time.sleep(0.3)
         assert job["result"]["people"][0]["person"] == "president_obama"
         assert client.get("/v1/results/t8.mp4").json()["people"][0]["metadata"]["major"]
-        assert (service.data_dir / "buckets" / "output" / "t8.json").exists()
+        assert (service.data_dir / "buckets" / "output" / "t8.mp4.json").exists()
         assert service.metric(client, "facereel_videos", 'status="done"') >= 1
         assert client.get("/").status_code == 200
 

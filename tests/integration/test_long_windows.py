@@ -85,7 +85,7 @@ def test_the_pipeline_fans_windows_out_and_joins_them(
         "a redelivered window re-sends the join (its first run may have died before sending)"
     assert run_stage("analyze", Delivery(fan[1][1]), context) == [], "a duplicate does not"
     run_through(context, *joins[0])
-    document = ports.output.get_bytes("long.json")
+    document = ports.output.get_bytes("long.mp4.json")
     _check(VideoResult.from_dict(json.loads(document)), expected)
     batch = dict(recognize_paths([video], pipeline.with_overrides(workers=2)))[0]
     piped = VideoResult.from_dict(json.loads(document))

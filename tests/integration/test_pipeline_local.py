@@ -7,6 +7,7 @@ import json
 import random
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,13 +30,23 @@ def grade(pipeline: Pipeline, cse546: Path) -> str:
 
 
 def output_sets(data_dir: Path) -> dict[str, set[str]]:
-    """Output files grouped by stem: each input must have exactly json+txt+csv."""
+    """Output files grouped by stem (`x.mp4.json`, `x.txt`, `x.csv` -> `x`): each input must
+    have exactly json+txt+csv."""
     sets: dict[str, set[str]] = {}
     for path in (data_dir / "buckets" / "output").rglob("*"):
         if path.is_file() and ".facereel" not in path.parts:
             relative = path.relative_to(data_dir / "buckets" / "output")
-            sets.setdefault(str(relative.with_suffix("")), set()).add(path.suffix)
+            stem = relative.with_suffix("")
+            if path.suffix == ".json":
+                stem = stem.with_suffix("")
+            sets.setdefault(str(stem), set()).add(path.suffix)
     return sets
+
+
+def results_by_stem(data_dir: Path) -> dict[str, dict[str, Any]]:
+    folder = data_dir / "buckets" / "output"
+    return {str(p.relative_to(folder).with_suffix("").with_suffix("")): json.loads(p.read_text())
+            for p in folder.rglob("*.json") if ".facereel" not in p.parts}
 
 
 @pytest.mark.slow
@@ -54,7 +65,7 @@ def test_workload_graded_from_the_output_bucket(cse546: Path, tmp_path: Path) ->
     assert grade(pipeline, cse546) == "100/100"
     sets = output_sets(tmp_path / "state")
     assert len(sets) == 100 and all(s == {".json", ".txt", ".csv"} for s in sets.values())
-    doc = json.loads((tmp_path / "state/buckets/output/test_7.json").read_text())
+    doc = json.loads((tmp_path / "state/buckets/output/test_7.mp4.json").read_text())
     assert doc["people"][0]["metadata"]["major"] == "math"
 
 
@@ -91,8 +102,8 @@ def test_killed_workers_lose_nothing_and_duplicate_nothing(cse546: Path, clips: 
     assert grade(pipeline, cse546) == "100/100"
     sets = output_sets(tmp_path / "state")
     assert len(sets) == 104 and all(s == {".json", ".txt", ".csv"} for s in sets.values())
-    codes = {stem: json.loads((tmp_path / "state/buckets/output" / f"{stem}.json").read_text())
-             .get("error", {}).get("code") for stem in sets if "bad" in stem}
+    docs = results_by_stem(tmp_path / "state")
+    codes = {stem: doc.get("error", {}).get("code") for stem, doc in docs.items() if "bad" in stem}
     assert codes == {"bad_zero": "empty_file", "bad_truncated": "truncated",
                      "bad_notes": "not_media", "%2E%2E/bad_zero": "invalid_key"}, codes
     del bad

@@ -41,4 +41,4 @@ def test_a_short_video_costs_seven_s3_requests(settings: Settings, seaweed: Seaw
         run_through(context, "split", {"key": f"{name}.mp4", "etag": etags[name]})
     assert dict(calls) == {"GetObject": 2 * len(names), "PutObject": 5 * len(names)}
     assert sorted(i.key for i in ports.output.list()) == sorted(
-        f"{n}.{ext}" for n in names for ext in ("csv", "json", "txt"))
+        f"{n}{ext}" for n in names for ext in (".csv", ".mp4.json", ".txt"))

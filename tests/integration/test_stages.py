@@ -18,6 +18,7 @@ from facereel.ports.objectstore import ObjectInfo, ObjectStoreError
 from facereel.ports.objectstore.local import LocalObjectStore
 from facereel.runtime.watcher import watcher_for
 from facereel.runtime.workers import Worker
+from tests.support.media_factory import transcode
 from tests.support.stages import context_of, ports_of, run_through
 
 
@@ -70,9 +71,9 @@ def test_every_stage_is_idempotent(pipeline_settings: Settings, clips: dict[str,
     for attempt in (1, 2):
         assert run_stage("publish", Delivery(body, attempt), context) == []
     outputs = sorted(i.key for i in ports.output.list())
-    assert outputs == ["talk.csv", "talk.json", "talk.txt"]
+    assert outputs == ["talk.csv", "talk.mp4.json", "talk.txt"]
     assert ports.metadata.video_counts() == {"done": 1}
-    doc = json.loads(ports.output.get_bytes("talk.json"))
+    doc = json.loads(ports.output.get_bytes("talk.mp4.json"))
     assert doc["video"] == "talk.mp4" and doc["people"][0]["person"] == "morgan_freeman"
 
 
@@ -84,7 +85,7 @@ def test_a_replaced_upload_is_not_processed_twice(pipeline_settings: Settings,
     new = _upload(ports, clips["test_0"], "clip.mp4")
     assert run_stage("split", Delivery(old), context) == [], "the old content's message is stale"
     run_through(context, "split", new)
-    doc = json.loads(ports.output.get_bytes("clip.json"))
+    doc = json.loads(ports.output.get_bytes("clip.mp4.json"))
     assert doc["people"][0]["person"] == "president_trump"
 
 
@@ -100,7 +101,7 @@ def test_a_late_publish_of_replaced_content_is_dropped(pipeline_settings: Settin
     new = _upload(ports, clips["test_0"], "clip.mp4")
     watcher.submit(new["key"], new["etag"])  # the row now describes the new content
     assert run_stage("publish", Delivery(late[0][1]), context) == []
-    assert ports.output.head("clip.json") is None, "nothing published for the old content"
+    assert ports.output.head("clip.mp4.json") is None, "nothing published for the old content"
 
 
 def test_output_failure_goes_back_to_the_queue(pipeline_settings: Settings,
@@ -125,7 +126,7 @@ def test_output_failure_goes_back_to_the_queue(pipeline_settings: Settings,
     assert again and again[0].attempts == 2
     worker.handle("publish", again[0])
     assert ports.metadata.video_counts() == {"done": 1}
-    assert sorted(i.key for i in full.list()) == ["depp.csv", "depp.json", "depp.txt"]
+    assert sorted(i.key for i in full.list()) == ["depp.csv", "depp.mp4.json", "depp.txt"]
 
 
 def test_a_stage_that_keeps_failing_is_dead_lettered(pipeline_settings: Settings,
@@ -179,3 +180,22 @@ def test_watcher_cursor_survives_restarts_and_waits_for_copies(pipeline_settings
     os.utime(folder / "old.mp4", (0, 0))
     assert restarted.poll_once() == 1, "new content under the same name is new work"
     assert ports.queues["split"].depth().visible == 3
+
+
+def test_inputs_sharing_a_stem_keep_their_own_result(pipeline_settings: Settings,
+                                                     clips: dict[str, Path],
+                                                     tmp_path: Path) -> None:
+    """`x.mp4` and `x.mkv` publish `x.mp4.json` and `x.mkv.json`; the seed files `x.txt` and
+    `x.csv` hold the latest published result (the coursework's tools read one name)."""
+    ports = ports_of(pipeline_settings)
+    context = context_of(pipeline_settings, ports)
+    mkv = tmp_path / "x.mkv"
+    transcode(clips["test_0"], mkv, seconds=1.5)
+    for key, path in (("x.mp4", clips["test_7"]), ("x.mkv", mkv)):
+        info = ports.input.put_file(key, path)
+        run_through(context, "split", {"key": key, "etag": info.etag})
+    people = {key: json.loads(ports.output.get_bytes(f"{key}.json"))["people"][0]["person"]
+              for key in ("x.mp4", "x.mkv")}
+    assert people == {"x.mp4": "morgan_freeman", "x.mkv": "president_trump"}
+    assert ports.output.get_bytes("x.txt") == b"president_trump\n", "the latest published"
+    assert ports.metadata.get_video("x.mp4").result_key == "x.mp4.json"  # type: ignore[union-attr]

@@ -73,14 +73,15 @@ def predictions_from_results(results: Iterable[VideoResult]) -> dict[str, str | 
 
 
 def load_results(path: Path | ObjectStore) -> list[VideoResult]:
-    """Results from a folder of `<stem>.json` documents, a file of JSON lines, or a bucket."""
+    """Results from a folder (and its sub-folders) of `<name>.json` documents, a file of JSON
+    lines, or a bucket."""
     if not isinstance(path, Path | str):
         docs = [json.loads(path.get_bytes(info.key)) for info in path.list()
                 if info.key.endswith(".json")]
         return [VideoResult.from_dict(d) for d in docs if isinstance(d, dict) and "video" in d]
     path = Path(path)
     if path.is_dir():
-        docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(path.glob("*.json"))]
+        docs = [json.loads(p.read_text(encoding="utf-8")) for p in sorted(path.rglob("*.json"))]
     elif path.is_file():
         text = path.read_text(encoding="utf-8")
         docs = [json.loads(line) for line in text.splitlines() if line.strip()]

@@ -57,7 +57,7 @@ def recognize(
 
 def _run_batch(inputs: list[Path], settings: Settings, as_json: bool,
                out_dir: Path | None) -> list[VideoResult]:
-    from facereel.runtime.batch import in_order, recognize_paths
+    from facereel.runtime.batch import in_order, output_keys, recognize_paths
 
     results: list[VideoResult] = []
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -68,24 +68,31 @@ def _run_batch(inputs: list[Path], settings: Settings, as_json: bool,
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        for _, result in in_order(recognize_paths(inputs, settings, advance)):
+        keys = output_keys(inputs)
+        for index, result in in_order(recognize_paths(inputs, settings, advance)):
             results.append(result)
             if as_json:
                 sys.stdout.write(json.dumps(result.to_dict()) + "\n")
                 sys.stdout.flush()
             if out_dir is not None:
-                write_outputs(out_dir, result)
+                write_outputs(out_dir, result, keys[index])
     return results
 
 
-def write_outputs(out_dir: Path, result: VideoResult) -> None:
+def write_outputs(out_dir: Path, result: VideoResult, key: str) -> None:
+    """`<key>.json` (named after the whole input name: `x.mp4` and `x.mkv` never share one)
+    and the seed files `<stem>.txt/.csv` (the latest result when stems collide), as the
+    pipeline publishes them; `key` is the input's path under the folder all inputs share."""
     from facereel.core.results import seed_csv, seed_txt
+    from facereel.pipeline.publishing import output_stem, result_key
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = Path(result.video).stem
-    (out_dir / f"{stem}.json").write_text(json.dumps(result.to_dict(), indent=1), "utf-8")
-    (out_dir / f"{stem}.txt").write_text(seed_txt(result), "utf-8")
-    (out_dir / f"{stem}.csv").write_text(seed_csv(result), "utf-8")
+    files = {result_key(key): json.dumps(result.to_dict(), indent=1),
+             f"{output_stem(key)}.txt": seed_txt(result),
+             f"{output_stem(key)}.csv": seed_csv(result)}
+    for name, text in files.items():
+        target = out_dir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, "utf-8")
 
 
 def _table(results: list[VideoResult]) -> Table:

@@ -23,8 +23,8 @@ from facereel.http.uploads import (
     safe_name,
     spool_limited,
 )
-from facereel.pipeline.publishing import output_stem
-from facereel.ports.objectstore import key_problem
+from facereel.pipeline.publishing import legacy_result_key, result_key
+from facereel.ports.objectstore import ObjectNotFoundError, key_problem
 
 router = APIRouter(tags=["videos"])
 # face crops results point to: `face-<track>.jpg`, and the shots of results published before
@@ -50,11 +50,17 @@ def _submit(svc: Services, key: str) -> Job:
 
 
 def _result(svc: Services, key: str) -> dict[str, Any] | None:
-    info = svc.ports.output.head(f"{output_stem(key)}.json")
-    if info is None:
-        return None
-    doc: dict[str, Any] = json.loads(svc.ports.output.get_bytes(info.key))
-    return doc
+    """The published result of `key`: `<key>.json`, or a result published before documents
+    were named after the whole key (`<stem>.json`) when it is this key's."""
+    for candidate in (result_key(key), legacy_result_key(key)):
+        try:
+            data, _ = svc.ports.output.fetch(candidate)
+        except ObjectNotFoundError:
+            continue
+        doc: dict[str, Any] = json.loads(data)
+        if candidate == result_key(key) or doc.get("video") == key:
+            return doc
+    return None
 
 
 @router.post("/v1/recognize")

@@ -1,5 +1,7 @@
-"""Writing a result where people look: the output bucket's `<stem>.json/.txt/.csv` and the
-video's metadata row. Used by the publish stage and to report uploads refused at the door."""
+"""Writing a result where people look: the output bucket's `<key>.json` (the result document,
+named after the input's whole key, so `x.mp4` and `x.mkv` never share one), `<stem>.txt` and
+`<stem>.csv` (the seed files the coursework's tools read: when two inputs share a stem they
+hold the latest published result) and the video's metadata row."""
 
 from __future__ import annotations
 
@@ -15,15 +17,26 @@ from facereel.ports.transfers import run_all
 
 
 def output_stem(key: str) -> str:
-    """Output objects of an input key: `dir/video.mp4` -> `dir/video` (.json/.txt/.csv)."""
+    """The seed files' name of an input key: `dir/video.mp4` -> `dir/video` (.txt/.csv)."""
     return safe_key(stem_of(key))
+
+
+def result_key(key: str) -> str:
+    """The result document of an input key: `dir/video.mp4` -> `dir/video.mp4.json`."""
+    return f"{safe_key(key)}.json"
+
+
+def legacy_result_key(key: str) -> str:
+    """Where results were published before they were named after the whole key (`<stem>.json`):
+    still read when no `<key>.json` exists, if that document is about this key."""
+    return f"{output_stem(key)}.json"
 
 
 def publish_result(ports: Ports, key: str, etag: str, result: VideoResult) -> None:
     """Write a result's output files and the video's metadata row (also used to report uploads
     refused at the door, so every input ends as one record in the same place)."""
     stem = output_stem(key)
-    files = [(f"{stem}.json", json.dumps(result.to_dict(), indent=1), "application/json"),
+    files = [(result_key(key), json.dumps(result.to_dict(), indent=1), "application/json"),
              (f"{stem}.txt", seed_txt(result), "text/plain"),
              (f"{stem}.csv", seed_csv(result), "text/csv")]
     run_all(ports.output, [partial(ports.output.put_bytes, name, text.encode(), None, kind)
@@ -31,5 +44,5 @@ def publish_result(ports: Ports, key: str, etag: str, result: VideoResult) -> No
     error = result.error or ErrorInfo("", "")
     ports.metadata.put_video(VideoRecord(
         key, etag, "error" if result.status == "error" else "done", time.time(),
-        result_key=f"{stem}.json", people=[p.person for p in result.people],
+        result_key=result_key(key), people=[p.person for p in result.people],
         error_code=error.code, error_message=error.message))

@@ -9,6 +9,7 @@ as the last one arrives.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,16 @@ def collect_inputs(paths: list[Path]) -> list[Path]:
         else:
             inputs.append(path)
     return inputs
+
+
+def output_keys(inputs: list[Path]) -> list[str]:
+    """A distinct output name per input: its path relative to the folder all inputs share
+    (`a/x.mp4` and `b/x.mp4` stay apart; one file alone is its name)."""
+    resolved = [Path(os.path.abspath(p)) for p in inputs]  # noqa: PTH100 - resolve() would follow links
+    if not resolved:
+        return []
+    root = Path(os.path.commonpath([p.parent for p in resolved]))
+    return [p.relative_to(root).as_posix() for p in resolved]
 
 
 def _analyzer(settings: Settings) -> Callable[[Task], PartialAnalysis]:
