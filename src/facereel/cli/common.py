@@ -14,8 +14,8 @@ from facereel.config import Settings, config_error
 from facereel.errors import FacereelError
 from facereel.logs import configure
 
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # a line meant for a program is never wrapped
+err = Console(stderr=True, soft_wrap=True)  # an error is one line, whatever the width
 
 DataDirOpt = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional here

@@ -17,6 +17,7 @@ from facereel.imagetier.client import LISTEN_S, REQUEST_FIELDS, REQUESTS
 from facereel.logs import configure
 from facereel.pipeline.wiring import Ports, build_ports, tier_queue
 from facereel.ports.queue import Body, Queue
+from facereel.runtime.orphans import die_with_parent
 
 if TYPE_CHECKING:
     from facereel.core.recognize import Recognizer
@@ -61,6 +62,7 @@ def answer_one(queue: Queue, recognizer: Callable[[], Recognizer], ports: Ports,
 
 def image_worker_main(settings: Settings, slot: int, stop: Any) -> None:
     """An app-tier worker process started by `facereel up`: Ctrl-C is the parent's."""
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure(settings.log_level, settings.log_format)
     serve_images(settings, slot, stop)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Generic, TypeVar
 
+from facereel.runtime.orphans import die_with_parent
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -46,6 +48,7 @@ class PoolError(RuntimeError):
 
 
 def _worker_main(conn: Connection, factory: HandlerFactory, argument: Any) -> None:
+    die_with_parent()
     try:
         handler = factory(argument)
     except Exception as exc:
@@ -100,8 +103,7 @@ class WorkerPool(Generic[T, R]):
         # parent with its progress bar) that imports `preload` once, so each replacement
         # worker starts in milliseconds instead of re-importing numpy, dlib and onnxruntime.
         self._context = mp.get_context("forkserver")
-        if preload:
-            self._context.set_forkserver_preload(list(preload))
+        self._context.set_forkserver_preload(["facereel.runtime.orphans", *preload])
         self._factory = factory
         self._argument = argument
         self._timeout_s = timeout_s

@@ -15,6 +15,7 @@ from typing import Any
 
 from facereel.config import Settings
 from facereel.pipeline.wiring import Ports, build_ports
+from facereel.runtime.orphans import sole_service
 from facereel.runtime.stopflag import StopFlag
 from facereel.runtime.watcher import watcher_for
 from facereel.runtime.workers import release_held, worker_main
@@ -36,7 +37,8 @@ class Supervisor:
     restarts: int = 0
 
     def __post_init__(self) -> None:
-        self.context.set_forkserver_preload(["facereel.runtime.workers"])
+        self.context.set_forkserver_preload(["facereel.runtime.orphans",
+                                             "facereel.runtime.workers"])
         self.stop_event = StopFlag(self.context)
 
     def start(self) -> None:
@@ -79,7 +81,14 @@ Extra = Callable[[threading.Event, Supervisor], None]
 def run_up(settings: Settings, workers: int, extra: Extra | None = None,
            on_ready: Callable[[], None] | None = None) -> None:
     """Run the watcher, the workers and `extra` (the HTTP tier) until interrupted. A part that
-    dies stops the whole service (drained as on Ctrl-C) and is reported, never left silent."""
+    dies stops the whole service (drained as on Ctrl-C) and is reported, never left silent.
+    One `up` per data directory at a time."""
+    with sole_service(settings.data_dir):
+        _serve(settings, workers, extra, on_ready)
+
+
+def _serve(settings: Settings, workers: int, extra: Extra | None,
+           on_ready: Callable[[], None] | None) -> None:
     ports = build_ports(settings.storage, settings.recognition.embedder)
     stop = threading.Event()
     failures: list[BaseException] = []

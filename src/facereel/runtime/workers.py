@@ -31,6 +31,7 @@ from facereel.pipeline.stages import Delivery
 from facereel.pipeline.wiring import Ports, build_ports
 from facereel.ports.metadata import VideoRecord
 from facereel.ports.queue import Message, Queue, backoff_s
+from facereel.runtime.orphans import die_with_parent
 
 log = logging.getLogger(__name__)
 # Longest pause between looks at empty queues: a SQLite look costs ~0.1 ms, so stay
@@ -185,6 +186,7 @@ class UntilOrphaned:
 
 def worker_main(settings: Settings, number: int, stop: Any) -> None:
     """Entry point of a worker process: Ctrl-C is the supervisor's to handle, not ours."""
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     configure(settings.log_level, settings.log_format)
     Worker(settings, number).run(UntilOrphaned(stop))
