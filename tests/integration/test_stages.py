@@ -12,6 +12,7 @@ import pytest
 
 from facereel.config import Settings
 from facereel.pipeline.definition import run_stage
+from facereel.pipeline.parts import read_member, split_face_key
 from facereel.pipeline.stages import Delivery
 from facereel.pipeline.wiring import Ports
 from facereel.ports.objectstore import ObjectInfo, ObjectStoreError
@@ -66,8 +67,9 @@ def test_every_stage_is_idempotent(pipeline_settings: Settings, clips: dict[str,
     assert run_stage("recognize", Delivery(first[0][1], attempt=2), context) == second
     (name, body), = second
     assert name == "publish" and body["result"]["people"][0]["person"] == "morgan_freeman"
-    face = body["result"]["people"][0]["face"]
-    assert ports.stage1.get_bytes(face)[:3] == b"\xff\xd8\xff", "the face crop is a JPEG"
+    where = split_face_key(body["result"]["people"][0]["face"])
+    assert where is not None and where[0] == stage1[0][0], "the crop is a shot of the part"
+    assert read_member(ports.stage1.get_bytes(where[0]), where[1])[:3] == b"\xff\xd8\xff"
     for attempt in (1, 2):
         assert run_stage("publish", Delivery(body, attempt), context) == []
     outputs = sorted(i.key for i in ports.output.list())

@@ -23,13 +23,13 @@ from facereel.http.uploads import (
     safe_name,
     spool_limited,
 )
+from facereel.pipeline.parts import read_member, split_face_key
 from facereel.pipeline.publishing import legacy_result_key, result_key
 from facereel.ports.objectstore import ObjectNotFoundError, key_problem
 
 router = APIRouter(tags=["videos"])
-# face crops results point to: `face-<track>.jpg`, and the shots of results published before
-# the shots travelled as one part object
-FACE_KEY = re.compile(r"^[^\s]+/(face-\d{6}|track\d{3}-shot\d{2})\.jpg$")
+# face crops of results published before the shots travelled inside one part object
+OLD_FACE_KEY = re.compile(r"^[^\s]+/track\d{3}-shot\d{2}\.jpg$")
 POLL_S = 0.2
 
 
@@ -146,10 +146,14 @@ def get_result(svc: Svc, video: str) -> dict[str, Any]:
 
 @router.get("/v1/faces/{key:path}")
 def get_face(svc: Svc, key: str) -> Response:
-    """A face crop a result points to (JPEG)."""
-    if key_problem(key) is not None or not FACE_KEY.match(key):
+    """A face crop a result points to (JPEG): a shot inside the part object of its video."""
+    inside = split_face_key(key)
+    if key_problem(key) is not None or (inside is None and not OLD_FACE_KEY.match(key)):
         raise ApiError(404, "not_found", "no such face crop")
-    if svc.ports.stage1.head(key) is None:
-        raise ApiError(404, "not_found", "no such face crop")
-    return Response(svc.ports.stage1.get_bytes(key), media_type="image/jpeg",
+    try:
+        data, _ = svc.ports.stage1.fetch(inside[0] if inside else key)
+    except ObjectNotFoundError:
+        raise ApiError(404, "not_found", "no such face crop") from None
+    image = read_member(data, inside[1]) if inside else data
+    return Response(image, media_type="image/jpeg",
                     headers={"Cache-Control": "private, max-age=86400"})

@@ -8,6 +8,7 @@ from facereel.config.sections import PipelineSettings, RecognitionSettings
 from facereel.core.faces import FaceModels
 from facereel.core.gallery import Gallery
 from facereel.core.recognize import RecognizeOptions, Recognizer
+from facereel.pipeline.parts import PartStore
 from facereel.pipeline.wiring import Ports
 from facereel.ports.gallery import GalleryCache
 from facereel.ports.metadata import MetadataLookup
@@ -22,6 +23,7 @@ class StageContext:
         self.galleries = GalleryCache(ports.gallery, gallery_refresh_s)
         self.options: RecognizeOptions = recognition.recognize_options()
         self.metadata = MetadataLookup(ports.metadata)
+        self.parts = PartStore(ports.stage1)
         self._models: FaceModels | None = None
         self._recognizer: Recognizer | None = None
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import io
 import json
+import re
+import threading
 import zipfile
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +27,7 @@ from facereel.core.results import ErrorInfo
 from facereel.core.shots import FaceShot
 from facereel.core.tracking import Observation, Track
 from facereel.errors import FacereelError
-from facereel.ports.objectstore import safe_key, stem_of
+from facereel.ports.objectstore import ObjectStore, safe_key, stem_of
 
 JPEG_QUALITY = 95
 FORMAT = "facereel-part/1"
@@ -65,6 +68,31 @@ class ShotCollector:
         """Nothing to do: the shots travel with the part."""
 
 
+class PartStore:
+    """Parts go through the stage-1 bucket; the last few this process wrote are also kept in
+    memory, so when the same process runs the next stage (a worker often takes its own
+    `recognize` message next) the part is not read back. Parts are named after the input's
+    content hash and are deterministic, so the kept bytes are the stored bytes."""
+
+    def __init__(self, store: ObjectStore, keep: int = 8) -> None:
+        self.store = store
+        self.keep = keep
+        self._recent: OrderedDict[str, bytes] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def put(self, key: str, data: bytes) -> None:
+        self.store.put_bytes(key, data, content_type="application/zip")
+        with self._lock:
+            self._recent[key] = data
+            while len(self._recent) > self.keep:
+                self._recent.popitem(last=False)
+
+    def get(self, key: str) -> bytes:
+        with self._lock:
+            kept = self._recent.pop(key, None)  # read once: the next stage consumes it
+        return kept if kept is not None else self.store.get_bytes(key)
+
+
 def dump_part(part: PartialAnalysis, key: str, etag: str, collector: ShotCollector) -> bytes:
     analysis = part.analysis
     doc = {
@@ -102,7 +130,30 @@ def _track_doc(track: Track, shots: list[dict[str, Any]]) -> dict[str, Any]:
 class LoadedPart:
     part: PartialAnalysis
     shots: list[tuple[Track, FaceShot]]
-    crops: dict[int, bytes]  # track id -> JPEG of its first shot (the face results point to)
+    faces: dict[int, str]  # track id -> the part's member holding its first shot
+
+
+def face_key(part: str, member: str) -> str:
+    """Where a result's face crop is: a shot inside a part object (`.../part-0000.zip/
+    track000-shot00.jpg`). No object of its own: the crop costs no request to publish."""
+    return f"{part}/{member}"
+
+
+def split_face_key(key: str) -> tuple[str, str] | None:
+    """(part object, member) of a face key; None when `key` is not one."""
+    part, sep, member = key.rpartition(".zip/")
+    if not sep or "/" in member or not re.fullmatch(r"track\d{3}-shot\d{2}\.jpg", member):
+        return None
+    return f"{part}.zip", member
+
+
+def read_member(data: bytes, member: str) -> bytes:
+    """One shot of a part object (for the face crops results point to)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return archive.read(member)
+    except (zipfile.BadZipFile, KeyError) as exc:
+        raise FacereelError(f"no face crop {member} in the part", "not_found") from exc
 
 
 def load_part(data: bytes, first_track_id: int = 0) -> LoadedPart:
@@ -131,7 +182,7 @@ def _loaded(doc: dict[str, Any], archive: zipfile.ZipFile, first_id: int) -> Loa
                         detections_run=stats["detections_run"],
                         shots_taken=stats["shots_taken"], last_time_s=stats["last_time_s"])
     shots: list[tuple[Track, FaceShot]] = []
-    crops: dict[int, bytes] = {}
+    faces: dict[int, str] = {}
     for item in doc["tracks"]:
         track = Track(id=first_id + int(item["id"]),
                       observations=[Observation(t, (b[0], b[1], b[2], b[3]), s)
@@ -142,11 +193,11 @@ def _loaded(doc: dict[str, Any], archive: zipfile.ZipFile, first_id: int) -> Loa
         for number, shot in enumerate(item["shots"]):
             jpeg = archive.read(str(shot["name"]))
             if number == 0:
-                crops[track.id] = jpeg
+                faces[track.id] = str(shot["name"])
             shots.append((track, _shot(shot, jpeg)))
     error = ErrorInfo(**doc["error"]) if doc.get("error") else None
     part = PartialAnalysis(doc["video"], analysis, doc["duration_s"], doc["elapsed_s"], error)
-    return LoadedPart(part, shots, crops)
+    return LoadedPart(part, shots, faces)
 
 
 def _shot(item: dict[str, Any], jpeg: bytes) -> FaceShot:

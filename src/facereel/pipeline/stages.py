@@ -7,8 +7,9 @@ and small documents, never pixels. Outputs are named after the input's key and c
 content that has since been replaced is dropped (the new content has its own message).
 
 Storage requests per video (a short one, on S3): split reads the upload and writes one part
-object (analysis + shots); recognize reads it and writes one face crop per person; publish
-writes the three output files. The result document travels to publish inside the message.
+object (analysis + shots); recognize reads it (unless this process just wrote it) and points
+each person's face crop at a shot inside it; publish writes the three output files. The
+result document travels to publish inside the message.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from facereel.pipeline.parts import (
     LoadedPart,
     ShotCollector,
     dump_part,
+    face_key,
     load_part,
     part_key,
     work_prefix,
@@ -103,8 +105,7 @@ def _analyze(ctx: StageContext, path: Path, window: Window, number: int,
     part = MediaAnalyzer(ctx.models, options).analyze(path, window[0], window[1], collector)
     part.video = delivery.key  # a bucket's videos are named by their keys
     data = dump_part(part, delivery.key, delivery.etag, collector)
-    ctx.ports.stage1.put_bytes(part_key(delivery.key, delivery.etag, number), data,
-                               content_type="application/zip")
+    ctx.parts.put(part_key(delivery.key, delivery.etag, number), data)
 
 
 def _stale(info: ObjectInfo | None, delivery: Delivery) -> bool:
@@ -153,46 +154,41 @@ def analyze(delivery: Delivery, ctx: StageContext) -> Outgoing:
     return []
 
 
-def _load_parts(ctx: StageContext, delivery: Delivery, windows: int) -> list[LoadedPart]:
-    keys = [part_key(delivery.key, delivery.etag, n) for n in range(windows)]
-    blobs = run_all(ctx.ports.stage1, [partial(ctx.ports.stage1.get_bytes, k) for k in keys])
+def _load_parts(ctx: StageContext, keys: list[str]) -> list[LoadedPart]:
+    blobs = run_all(ctx.ports.stage1, [partial(ctx.parts.get, k) for k in keys])
     return [load_part(blob, n * TRACK_ID_STRIDE) for n, blob in enumerate(blobs)]
 
 
 class _FaceCrops:
-    """Which face crop each person's result points to; the crops are written afterwards."""
+    """Which face crop each person's result points to: the first shot of their earliest
+    track, inside the part object that carries it (nothing more is written)."""
 
-    def __init__(self, parts: list[LoadedPart], prefix: str) -> None:
-        self.crops = {tid: jpeg for part in parts for tid, jpeg in part.crops.items()}
-        self.prefix = prefix
-        self.wanted: dict[str, bytes] = {}
+    def __init__(self, parts: list[LoadedPart], part_keys: list[str]) -> None:
+        self.faces = {tid: face_key(key, member) for part, key in zip(parts, part_keys,
+                                                                      strict=True)
+                      for tid, member in part.faces.items()}
 
     def __call__(self, tracks: list[Track]) -> str:
         for track in sorted(tracks, key=lambda t: t.first_s):
-            if track.id in self.crops:
-                key = f"{self.prefix}/face-{track.id:06d}.jpg"
-                self.wanted[key] = self.crops[track.id]
-                return key
+            if track.id in self.faces:
+                return self.faces[track.id]
         return ""
-
-    def write(self, store: ObjectStore) -> None:
-        run_all(store, [partial(store.put_bytes, key, data, None, "image/jpeg")
-                        for key, data in sorted(self.wanted.items())])
 
 
 def recognize(delivery: Delivery, ctx: StageContext) -> Outgoing:
     """Embed the shots of every part, decide who they are: the result document."""
     _set_status(ctx, delivery, "recognizing")
-    parts = _load_parts(ctx, delivery, int(delivery.body.get("windows", 1)))
+    keys = [part_key(delivery.key, delivery.etag, n)
+            for n in range(int(delivery.body.get("windows", 1)))]
+    parts = _load_parts(ctx, keys)
     shots = [pair for part in parts for pair in part.shots]
     if shots:
         vectors = ctx.models.embed_shots([shot for _, shot in shots])
         for (track, _), vector in zip(shots, vectors, strict=True):
             track.embeddings.append(vector)
-    crops = _FaceCrops(parts, work_prefix(delivery.key, delivery.etag))
     analyses: list[PartialAnalysis] = [part.part for part in parts]
-    result = combine(delivery.key, analyses, ctx.gallery, ctx.options, ctx.metadata, crops)
-    crops.write(ctx.ports.stage1)
+    result = combine(delivery.key, analyses, ctx.gallery, ctx.options, ctx.metadata,
+                     _FaceCrops(parts, keys))
     return [("publish", _publish_body(ctx, delivery, result.to_dict()))]
 
 

@@ -28,6 +28,7 @@ from facereel.ports.sqlite_db import SqliteDatabase
 
 log = logging.getLogger(__name__)
 RECONCILE_S = 300.0  # with S3 events, list the bucket this often anyway (events can be lost)
+IDLE_POLL_S = 5.0  # a quiet remote bucket is listed at least this often
 
 
 class SeenCursor:
@@ -107,26 +108,36 @@ class Watcher:
         """Until `stop`: catch up with a full listing, then follow events or keep polling."""
         self._safely(self.poll_once)
         last_listing = time.monotonic()
+        delay = self.pipeline.poll_interval
         while not stop.is_set():
             if self.events is None:
-                stop.wait(self.pipeline.poll_interval)
+                stop.wait(delay)
                 if not stop.is_set():
-                    self._safely(self.poll_once)
+                    delay = self._next_delay(delay, self._safely(self.poll_once))
                 continue
             self._safely(self._drain)
             if time.monotonic() - last_listing >= self.reconcile_s:
                 self._safely(self.poll_once)
                 last_listing = time.monotonic()
 
+    def _next_delay(self, delay: float, queued: object) -> float:
+        """Poll a folder at the set interval (a listing is a few stats); a remote bucket, whose
+        listing is a billed request that parses every key, twice as late after each quiet
+        round, up to `IDLE_POLL_S`, and at the set interval again once uploads come."""
+        if queued or not self.ports.input.remote:
+            return self.pipeline.poll_interval
+        return min(max(self.pipeline.poll_interval, IDLE_POLL_S), delay * 2)
+
     def _drain(self) -> None:
         self.drain_events(wait_s=min(5.0, self.pipeline.poll_interval))
 
-    def _safely(self, work: Callable[[], object]) -> None:
+    def _safely(self, work: Callable[[], object]) -> object:
         try:
-            work()
+            return work()
         except Exception:  # a storage hiccup must not end the watcher; it retries next round
             log.exception("watcher round failed; retrying")
             time.sleep(1.0)
+            return None
 
 
 def watcher_for(settings: Settings, ports: Ports) -> Watcher:
