@@ -42,6 +42,8 @@ def _submit(svc: Services, key: str) -> Job:
     info = svc.ports.input.head(key)
     if info is None:
         raise ApiError(404, "object_not_found", f"no object {key!r} in the input bucket")
+    if info.problem:
+        raise ApiError(422, "not_regular_file", f"{key!r} is {info.problem}")
     record = svc.ports.metadata.get_video(key)
     # the same content already queued, in progress or answered is followed, not redone
     if record is None or record.etag != info.etag or record.status == "dead":

@@ -45,7 +45,7 @@ class Stage:
 
 STAGES: tuple[Stage, ...] = (
     Stage("split", ("analyze", "recognize", "publish"), priority=0),
-    Stage("analyze", ("recognize",), priority=1),
+    Stage("analyze", ("recognize", "publish"), priority=1),
     Stage("recognize", ("publish",), priority=2, old_names=("recognise",)),
     Stage("publish", (), priority=3),
 )

@@ -12,18 +12,31 @@ from functools import partial
 from facereel.core.results import ErrorInfo, VideoResult, seed_csv, seed_txt
 from facereel.pipeline.wiring import Ports
 from facereel.ports.metadata import VideoRecord
-from facereel.ports.objectstore import safe_key, stem_of
+from facereel.ports.objectstore import md5_hex, safe_key, stem_of
 from facereel.ports.transfers import run_all
+
+NAME_MAX = 255  # bytes of one name in a folder bucket (and most file systems)
+
+
+def _fit(key: str, suffix: str) -> str:
+    """`key + suffix`, with the last name shortened (and made unique by a hash of it) when it
+    would not fit in a file name: an input called with 250 bytes keeps its outputs."""
+    folder, _, name = key.rpartition("/")
+    if len((name + suffix).encode("utf-8", "surrogateescape")) > NAME_MAX:
+        digest = md5_hex(name.encode("utf-8", "surrogateescape"))[:12]
+        short = name.encode("utf-8", "surrogateescape")[:200].decode("utf-8", "ignore")
+        name = f"{short}~{digest}"
+    return f"{folder}/{name}{suffix}" if folder else f"{name}{suffix}"
 
 
 def output_stem(key: str) -> str:
     """The seed files' name of an input key: `dir/video.mp4` -> `dir/video` (.txt/.csv)."""
-    return safe_key(stem_of(key))
+    return _fit(safe_key(stem_of(key)), ".txt").removesuffix(".txt")
 
 
 def result_key(key: str) -> str:
     """The result document of an input key: `dir/video.mp4` -> `dir/video.mp4.json`."""
-    return f"{safe_key(key)}.json"
+    return _fit(safe_key(key), ".json")
 
 
 def legacy_result_key(key: str) -> str:

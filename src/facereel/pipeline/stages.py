@@ -42,7 +42,13 @@ from facereel.pipeline.parts import (
 from facereel.pipeline.publishing import publish_result
 from facereel.pipeline.windows import Window, plan_windows
 from facereel.ports.metadata import VideoRecord
-from facereel.ports.objectstore import ObjectInfo, ObjectNotFoundError, ObjectStore, key_problem
+from facereel.ports.objectstore import (
+    ObjectInfo,
+    ObjectNotFoundError,
+    ObjectStore,
+    ObjectStoreError,
+    key_problem,
+)
 from facereel.ports.queue import Body
 from facereel.ports.transfers import run_all
 
@@ -77,7 +83,11 @@ def fetched(store: ObjectStore, key: str) -> Iterator[tuple[Path, ObjectInfo | N
     """A local file with the object's bytes and the object's info (None: gone). A file on
     this machine is used as is; a remote object is downloaded in one request, whose answer
     also says which content (etag) it was."""
-    local = store.local_path(key)
+    try:
+        local = store.local_path(key)
+    except ObjectNotFoundError:
+        yield Path(key), None
+        return
     if local is not None:
         yield local, store.head(key)
         return
@@ -115,20 +125,37 @@ def _stale(info: ObjectInfo | None, delivery: Delivery) -> bool:
     return False
 
 
+def _refused(delivery: Delivery, code: str, message: str) -> Outgoing:
+    """Straight to publish with an error record: the input cannot be processed at all."""
+    name = delivery.key.rsplit("/", 1)[-1] or delivery.key
+    result = error_result(name, code, message)
+    return [("publish", {"key": delivery.key, "etag": delivery.etag,
+                         "result": result.to_dict()})]
+
+
+UNREADABLE = ("not_regular_file", "too_large", "timeout")  # a store's refusals of an entry
+
+
 def split(delivery: Delivery, ctx: StageContext) -> Outgoing:
     key, etag = delivery.key, delivery.etag
     if (problem := key_problem(key)) is not None:
-        name = key.rsplit("/", 1)[-1] or key
-        result = error_result(name, "invalid_key", f"{key!r}: invalid object key: {problem}")
-        return [("publish", {"key": key, "etag": etag, "result": result.to_dict()})]
-    with fetched(ctx.ports.input, key) as (path, info):
-        if _stale(info, delivery):
-            return []
-        _set_status(ctx, delivery, "processing")
-        windows = plan_windows(path, ctx.pipeline.window)
-        if len(windows) == 1:
-            _analyze(ctx, path, windows[0], 0, delivery)
-            return [("recognize", {"key": key, "etag": etag, "windows": 1})]
+        return _refused(delivery, "invalid_key", f"{key!r}: invalid object key: {problem}")
+    try:
+        with fetched(ctx.ports.input, key) as (path, info):
+            if info is None:  # deleted after it was queued: its row must still end
+                return _refused(delivery, "not_found", f"{key}: deleted from the input "
+                                "bucket before it was processed")
+            if _stale(info, delivery):
+                return []
+            _set_status(ctx, delivery, "processing")
+            windows = plan_windows(path, ctx.pipeline.window)
+            if len(windows) == 1:
+                _analyze(ctx, path, windows[0], 0, delivery)
+                return [("recognize", {"key": key, "etag": etag, "windows": 1})]
+    except ObjectStoreError as exc:
+        if exc.code not in UNREADABLE:
+            raise  # a storage failure: retried later
+        return _refused(delivery, exc.code, exc.message)
     return [("analyze", {"key": key, "etag": etag, "window": number, "windows": len(windows),
                          "start": start, "end": end})
             for number, (start, end) in enumerate(windows)]
@@ -142,6 +169,9 @@ def analyze(delivery: Delivery, ctx: StageContext) -> Outgoing:
         part_key(delivery.key, delivery.etag, number)) is not None
     if not stored:
         with fetched(ctx.ports.input, delivery.key) as (path, info):
+            if info is None:  # deleted: the video can never be joined, its row must end
+                return _refused(delivery, "not_found", f"{delivery.key}: deleted from the "
+                                "input bucket before it was processed")
             if _stale(info, delivery):
                 return []
             end = body.get("end")

@@ -19,6 +19,9 @@ from pathlib import Path
 
 from facereel.config import Settings
 from facereel.config.sections import PipelineSettings
+from facereel.core.results import error_result
+from facereel.errors import FacereelError
+from facereel.pipeline.publishing import publish_result
 from facereel.pipeline.submit import submit
 from facereel.pipeline.wiring import Ports
 from facereel.ports.objectstore import ObjectInfo
@@ -79,16 +82,34 @@ class Watcher:
         self.cursor.mark(key, etag)  # after sending: a crash in between re-sends (harmless)
 
     def poll_once(self) -> int:
-        """Queue every object that is new or whose content changed; returns how many."""
+        """Queue every object that is new or whose content changed; returns how many. An
+        entry that cannot be one (a pipe, a device, a link out of the bucket) is recorded as
+        one error result, once; a failure on one entry never stops the round."""
         known = self.cursor.known()
         queued = 0
         for info in self._listing():
-            if known.get(info.key) != info.etag:
-                self.submit(info.key, info.etag, info.size)
-                queued += 1
+            tag = f"refused:{info.modified:.3f}" if info.problem else info.etag
+            if known.get(info.key) == tag:
+                continue
+            try:
+                if info.problem:
+                    self._refuse(info, tag)
+                else:
+                    self.submit(info.key, info.etag, info.size)
+                    queued += 1
+            except FacereelError as exc:
+                log.error("could not queue %s: %s", info.key, exc, extra={"key": info.key})
         if queued:
             log.info("queued %d new uploads", queued, extra={"queued": queued})
         return queued
+
+    def _refuse(self, info: ObjectInfo, tag: str) -> None:
+        name = info.key.rsplit("/", 1)[-1]
+        log.warning("refusing %s: %s", info.key, info.problem, extra={"key": info.key})
+        result = error_result(name, "not_regular_file", f"{info.key}: {info.problem}; only "
+                              "regular files in the bucket are processed")
+        publish_result(self.ports, info.key, tag, result)
+        self.cursor.mark(info.key, tag)
 
     def drain_events(self, wait_s: float) -> int:
         """Queue the objects announced by S3 event notifications; returns how many."""

@@ -51,6 +51,7 @@ class ObjectInfo:
     etag: str  # content hash (MD5 hex for single-part uploads, as S3 gives)
     modified: float  # seconds since the epoch
     metadata: dict[str, str] = field(default_factory=dict)
+    problem: str = ""  # an entry that exists but cannot be an object (a folder bucket's pipe...)
 
 
 def key_problem(key: str) -> str | None:

@@ -22,11 +22,19 @@ from pathlib import Path
 from typing import BinaryIO
 
 from facereel.ports.objectstore import (
+    InvalidKeyError,
     ObjectInfo,
     ObjectNotFoundError,
     ObjectStoreError,
     PreconditionFailedError,
     validate_key,
+)
+from facereel.ports.objectstore.local_files import (
+    NAME_MAX,
+    entry_problem,
+    hash_file,
+    open_regular,
+    sidecar_name,
 )
 
 HIDDEN = ".facereel"
@@ -48,8 +56,10 @@ def _visible(name: str) -> bool:
 class LocalObjectStore:
     remote = False  # a call is a file operation: running several at once gains nothing
 
-    def __init__(self, root: Path, bucket: str | None = None) -> None:
+    def __init__(self, root: Path, bucket: str | None = None,
+                 max_bytes: int = 64 << 30) -> None:
         self.root = Path(root)
+        self.max_bytes = max_bytes  # a file dropped in is read (hashed) up to this size
         self.bucket = bucket or self.root.name
         self.root.mkdir(parents=True, exist_ok=True)
         self._meta = self.root / HIDDEN / "meta"
@@ -61,11 +71,17 @@ class LocalObjectStore:
         return f"folder {self.root}"
 
     def _path(self, key: str) -> Path:
-        return self.root.joinpath(*validate_key(key).split("/"))
+        parts = validate_key(key).split("/")
+        if parts[0] == HIDDEN:
+            raise InvalidKeyError(f"invalid object key {key!r}: {HIDDEN}/ is the store's own")
+        if any(len(part.encode("utf-8", "surrogateescape")) > NAME_MAX for part in parts):
+            raise InvalidKeyError(f"invalid object key {key!r}: a name in it is longer than "
+                                  f"{NAME_MAX} bytes, which a folder cannot hold")
+        return self.root.joinpath(*parts)
 
     def _meta_path(self, key: str) -> Path:
         parts = key.split("/")
-        return self._meta.joinpath(*parts[:-1], parts[-1] + ".json")
+        return self._meta.joinpath(*parts[:-1], sidecar_name(parts[-1]))
 
     # ---- writing ------------------------------------------------------------------------
     def put_bytes(self, key: str, data: bytes, metadata: dict[str, str] | None = None,
@@ -148,7 +164,7 @@ class LocalObjectStore:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             # a temporary name of its own: threads of one process may write the same sidecar
-            fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+            fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".sidecar-",
                                              suffix=".tmp")
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(json.dumps(sidecar))
@@ -158,17 +174,13 @@ class LocalObjectStore:
 
     # ---- reading ------------------------------------------------------------------------
     def get_bytes(self, key: str) -> bytes:
-        try:
-            return self._path(key).read_bytes()
-        except FileNotFoundError as exc:
-            raise ObjectNotFoundError(f"no object {key!r} in {self.bucket}") from exc
-        except OSError as exc:
-            raise _storage_error("read", key, exc) from exc
+        return self.fetch(key)[0]
 
     def fetch(self, key: str) -> tuple[bytes, ObjectInfo]:
-        target = self._path(key)
+        target = self._readable(key)
         try:
-            with target.open("rb") as handle:  # the info of the file we read, not its successor
+            with os.fdopen(open_regular(target, key), "rb") as handle:
+                # the info of the file we read, not of one that replaced it meanwhile
                 info = self._info(key, target, os.fstat(handle.fileno()))
                 return handle.read(), info
         except FileNotFoundError as exc:
@@ -176,31 +188,54 @@ class LocalObjectStore:
         except OSError as exc:
             raise _storage_error("read", key, exc) from exc
 
-    def download(self, key: str, path: Path) -> ObjectInfo:
-        info = self.head(key)
-        if info is None:
+    def _readable(self, key: str) -> Path:
+        """The file of an object that may be read: not a pipe, device or link out of the bucket."""
+        target = self._path(key)
+        if not os.path.lexists(target):
             raise ObjectNotFoundError(f"no object {key!r} in {self.bucket}")
+        problem = entry_problem(self.root, target)
+        if problem is not None:
+            raise ObjectStoreError(f"{key!r} is {problem}", "not_regular_file")
+        return target
+
+    def download(self, key: str, path: Path) -> ObjectInfo:
+        data, info = self.fetch(key)
         try:
-            Path(path).write_bytes(self._path(key).read_bytes())
+            Path(path).write_bytes(data)
         except OSError as exc:
             raise _storage_error("download", key, exc) from exc
         return info
 
     def local_path(self, key: str) -> Path | None:
-        """The file holding an object (lets readers skip a copy on the same machine)."""
-        return self._path(key)
+        """The file holding an object (lets readers skip a copy on the same machine); only
+        regular files (and links to them inside the bucket) are handed out."""
+        return self._readable(key)
 
     def head(self, key: str) -> ObjectInfo | None:
+        """The object's info; an entry that exists but is no object (a pipe, a device, a link
+        out of the bucket) is answered with its `problem` instead of being opened."""
         target = self._path(key)
-        try:
-            stat = target.stat()
-        except FileNotFoundError:
+        if not os.path.lexists(target):
             return None
+        return self._entry(key, target)
+
+    def _entry(self, key: str, target: Path, settled_s: float = 0.0,
+               now: float = 0.0) -> ObjectInfo | None:
+        problem = entry_problem(self.root, target)
+        try:
+            status = target.stat() if problem is None else target.lstat()
+        except FileNotFoundError:
+            return None  # removed meanwhile
         except OSError as exc:
             raise _storage_error("stat", key, exc) from exc
-        if not target.is_file():
-            return None
-        return self._info(key, target, stat)
+        if settled_s and now - status.st_mtime < settled_s:
+            return None  # still being written
+        if problem is not None:
+            return ObjectInfo(key, 0, "", status.st_mtime, problem=problem)
+        try:
+            return self._info(key, target, status)
+        except ObjectStoreError as exc:
+            return ObjectInfo(key, status.st_size, "", status.st_mtime, problem=exc.message)
 
     def _info(self, key: str, target: Path, stat: os.stat_result) -> ObjectInfo:
         known = self._known.get(key)
@@ -231,14 +266,10 @@ class LocalObjectStore:
         return data if isinstance(data, dict) else None
 
     def _hash(self, key: str, target: Path) -> str:
-        digest = hashlib.md5(usedforsecurity=False)
         try:
-            with target.open("rb") as handle:
-                while chunk := handle.read(CHUNK):
-                    digest.update(chunk)
+            return hash_file(target, key, self.max_bytes)
         except OSError as exc:
             raise _storage_error("read", key, exc) from exc
-        return digest.hexdigest()
 
     def list(self, prefix: str = "", settled_s: float = 0.0) -> Iterator[ObjectInfo]:
         """Objects whose key starts with `prefix`, in key order; with `settled_s`, only files
@@ -248,14 +279,14 @@ class LocalObjectStore:
             if not key.startswith(prefix):
                 continue
             try:
-                stat = path.stat()
-            except OSError:
-                continue  # removed while listing
-            if settled_s and now - stat.st_mtime < settled_s:
-                continue
-            yield self._info(key, path, stat)
+                found = self._entry(key, path, settled_s, now)
+            except ObjectStoreError as exc:  # one unreadable entry never stops a listing
+                found = ObjectInfo(key, 0, "", now, problem=exc.message)
+            if found is not None:
+                yield found
 
     def _walk(self) -> Iterator[tuple[str, Path]]:
+        """Every entry of the folder (links to folders are not followed)."""
         for directory, folders, files in os.walk(self.root):
             folders[:] = [f for f in folders if _visible(f)]
             base = Path(directory).relative_to(self.root)
@@ -265,9 +296,22 @@ class LocalObjectStore:
                     yield key, Path(directory) / name
 
     def delete(self, key: str) -> None:
+        """Remove the object, and the folders it leaves empty (a key's folders exist only for
+        its objects: each image request left two empty folders behind)."""
         self._known.pop(key, None)
         try:
-            self._path(key).unlink(missing_ok=True)
-            self._meta_path(key).unlink(missing_ok=True)
+            for path, top in ((self._path(key), self.root), (self._meta_path(key), self._meta)):
+                path.unlink(missing_ok=True)
+                _prune(path.parent, top)
         except OSError as exc:
             raise _storage_error("delete", key, exc) from exc
+
+
+def _prune(folder: Path, top: Path) -> None:
+    """Remove `folder` and its parents up to (not including) `top` while they are empty."""
+    while folder != top and folder.is_relative_to(top):
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # not empty (or gone): stop here
+        folder = folder.parent
