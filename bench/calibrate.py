@@ -112,7 +112,8 @@ def main() -> None:
                                   "medians": medians(gallery, t)} for t in s.tracks]}
             for s in seen}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"calibrate-{settings.recognition.detector}.json").write_text(json.dumps(dump, indent=1))
+    target = args.out / f"calibrate-{settings.recognition.detector}.json"
+    target.write_text(json.dumps(dump, indent=1))
     for label, group in (("8 clips", seen[:8]), ("100 re-encodings", seen[8:]), ("all", seen)):
         print(label, json.dumps(report(gallery, group, policy), default=str))
 

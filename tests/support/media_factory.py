@@ -133,3 +133,74 @@ def timeline(dst: Path, segments: list[tuple[Path | None, float]], *, width: int
             if clip is not None:
                 spans.append((start, time - step))
     return spans
+
+
+def clip_seconds(src: Path) -> float:
+    """How long a clip lasts: its last frame's time plus one frame."""
+    times = [time for time, _ in read_frames(src)]
+    return times[-1] + (times[-1] - times[0]) / max(1, len(times) - 1)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Scale and move a clip's frames so the face at `face` (a box in the clip) lands on
+    `target` (a box in the output): two clips placed on one target are framed identically."""
+
+    face: tuple[int, int, int, int]
+    target: tuple[int, int, int, int]
+
+    def apply(self, rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+        scale = (self.target[2] - self.target[0]) / (self.face[2] - self.face[0])
+        # output pixel (x, y) shows clip pixel (x / scale + dx, y / scale + dy); black outside
+        dx = (self.face[0] + self.face[2]) / 2 - (self.target[0] + self.target[2]) / 2 / scale
+        dy = (self.face[1] + self.face[3]) / 2 - (self.target[1] + self.target[3]) / 2 / scale
+        image = Image.fromarray(rgb).transform(
+            (width, height), Image.Transform.AFFINE, (1 / scale, 0, dx, 0, 1 / scale, dy),
+            resample=Image.Resampling.BILINEAR)
+        return np.asarray(image)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """`seconds` of a clip from `start_s` in real time (None: a face-free stretch), scaled to
+    the output size, or placed (see Placement)."""
+
+    clip: Path | None
+    seconds: float
+    start_s: float = 0.0
+    placement: Placement | None = None
+
+
+def montage(dst: Path, segments: list[Segment], *, width: int = 640, height: int = 360,
+            fps: int = 24) -> list[tuple[float, float]]:
+    """Cut segments together; returns the (first, last) frame times of each clip segment.
+
+    Unlike `timeline`, a clip plays at its own speed from `start_s`: each output frame shows
+    the clip's frame on screen at that moment.
+    """
+    spans: list[tuple[float, float]] = []
+    written = 0
+    with Writer(dst, width, height, fps=fps) as writer:
+        for index, segment in enumerate(segments):
+            count = round(segment.seconds * fps)
+            for rgb in _segment_frames(segment, count, fps, width, height, index):
+                writer.write(rgb, written / fps)
+                written += 1
+            if segment.clip is not None:
+                spans.append(((written - count) / fps, (written - 1) / fps))
+    return spans
+
+
+def _segment_frames(segment: Segment, count: int, fps: int, width: int, height: int,
+                    seed: int) -> Iterator[np.ndarray]:
+    """The segment's output frames, made one at a time (clips may be 1080p)."""
+    if segment.clip is None:
+        yield from [blank_like(height, width, seed)] * count
+        return
+    source = read_frames(segment.clip, segment.seconds + 1.0, segment.start_s)
+    current, upcoming = next(source), next(source, None)
+    for index in range(count):
+        while upcoming is not None and upcoming[0] <= index / fps + 1e-6:
+            current, upcoming = upcoming, next(source, None)
+        placed = segment.placement
+        yield placed.apply(current[1], width, height) if placed else fit(current[1], width, height)

@@ -48,7 +48,8 @@ def summarize(tracks: list[Track], gallery: Gallery, policy: MatchPolicy, gap_s:
     detections reached `presence_score` (0..1, the detector's own threshold)."""
     by_person: dict[str, list[Track]] = {}
     strangers: list[Track] = []
-    for track in tracks:
+    parts = [part for track in tracks for part in split_disagreeing(track, policy.threshold)]
+    for track in parts:
         # weak detections help follow a face through hard frames, but a track that never
         # scored as a confident face is more likely a texture than a person
         if not track.embeddings or max(o.score for o in track.observations) < presence_score:
@@ -64,6 +65,45 @@ def summarize(tracks: list[Track], gallery: Gallery, policy: MatchPolicy, gap_s:
             person.face = face_of(by_person[person.person])
     people.sort(key=lambda p: (-p.frames, -p.similarity, p.person))
     return Summary(people, count_strangers(strangers), faces=bool(people or strangers))
+
+
+def split_disagreeing(track: Track, threshold: float) -> list[Track]:
+    """The parts of a track between consecutive shots whose embeddings are farther apart than
+    the same-person `threshold`: two people followed as one (a change analysis missed).
+
+    Analysis should have ended the track there (a cut, a look jump); this is the safety net, so
+    neither person is credited with the other's time. Each part keeps its own shots,
+    observations and spans; they part half-way between the two shots (the change happened
+    somewhere between them). A part keeps the track's id, which names its shots.
+    """
+    vectors, times = track.embeddings, track.shot_times
+    if len(vectors) < 2 or len(vectors) != len(times):
+        return [track]
+    breaks = [i for i in range(1, len(vectors))
+              if float(np.linalg.norm(vectors[i] - vectors[i - 1])) > threshold]
+    if not breaks:
+        return [track]
+    edges = [float("-inf"), *((times[i - 1] + times[i]) / 2 for i in breaks), float("inf")]
+    shots = [0, *breaks, len(vectors)]
+    parts = [_part(track, edges[k], edges[k + 1], shots[k], shots[k + 1])
+             for k in range(len(shots) - 1)]
+    # shots are taken at observations; a part without any would be a malformed track
+    return parts if all(p.observations for p in parts) else [track]
+
+
+def _part(track: Track, start: float, end: float, first_shot: int, end_shot: int) -> Track:
+    """What `track` holds between the times `start` and `end`."""
+    observations = [o for o in track.observations if start <= o.time_s < end]
+    spans = [(max(a, start), min(b, end)) for a, b in track.all_spans()
+             if max(a, start) <= min(b, end)]
+    if not spans and observations:  # parted inside a gap: the part is when it was seen
+        spans = [(observations[0].time_s, observations[-1].time_s)]
+    spans = spans or [(start, start)]
+    return Track(id=track.id, observations=observations,
+                 shot_times=track.shot_times[first_shot:end_shot],
+                 embeddings=track.embeddings[first_shot:end_shot],
+                 first_s=spans[-1][0], last_s=spans[-1][1], spans=spans[:-1],
+                 closed=track.closed)
 
 
 def _person(name: str, tracks: list[Track], gallery: Gallery, gap_s: float,

@@ -3,10 +3,16 @@
 Association is greedy on box overlap (or, for a face that moved, on a nearby centre and a
 similar size). A track keeps its observations, the embeddings taken of it, and the refined time
 span during which it was on screen.
+
+A box in the same place is not enough to follow a face: at a cut, or when one person takes
+another's place, the box barely moves. So the tracker can be told whether a detection still
+looks like a track (`alike`, in practice `appearance.look_distance`); one that does not ends the
+track in its place and starts a new one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from facereel.core.types import Box, Detection, FloatArray, box_iou
@@ -60,13 +66,18 @@ def same_face(a: Box, b: Box) -> bool:
     return ratio <= MAX_SIZE_RATIO and shift <= MAX_CENTRE_SHIFT * max(width_a, width_b)
 
 
+Alike = Callable[["Track", Detection], bool]  # whether a detection still looks like the track
+
+
 @dataclass(slots=True)
 class Update:
-    """What one analysed frame changed: which tracks are new, continued, or went unseen."""
+    """What one analysed frame changed: which tracks are new, continued, or went unseen, and
+    which ended because another face took their place (old track, the new track there)."""
 
     new: list[tuple[Track, Detection]]
     continued: list[tuple[Track, Detection]]
     missed: list[Track]
+    replaced: list[tuple[Track, Track]] = field(default_factory=list)
 
 
 class Tracker:
@@ -79,34 +90,60 @@ class Tracker:
     def active(self) -> list[Track]:
         return list(self._active)
 
-    def update(self, time_s: float, detections: list[Detection]) -> Update:
-        pairs = self._associate(detections)
+    def update(self, time_s: float, detections: list[Detection],
+               alike: Alike | None = None) -> Update:
+        """Continue tracks with the detections at `time_s`; a detection in a track's place that
+        is not `alike` it ends that track and starts a new one."""
+        pairs, refused = self._associate(detections, alike)
         matched_ids = {id(track) for track, _ in pairs}
         used = {id(det) for _, det in pairs}
-        update = Update(new=[], continued=pairs, missed=[])
+        missed = [t for t in self._active if id(t) not in matched_ids]
+        update = Update(new=[], continued=pairs, missed=missed)
         for track, det in pairs:
             track.observations.append(Observation(time_s, det.box, det.score))
-        for track in self._active:
-            if id(track) not in matched_ids:
-                update.missed.append(track)
+        started: dict[int, Track] = {}
         for det in detections:
             if id(det) not in used:
-                track = Track(id=len(self.tracks), first_s=time_s, last_s=time_s)
-                track.observations.append(Observation(time_s, det.box, det.score))
-                self.tracks.append(track)
-                self._active.append(track)
+                track = self._start(time_s, det)
+                started[id(det)] = track
                 update.new.append((track, det))
+        for old, det in refused:
+            if id(old) not in matched_ids and id(det) in started and not old.closed:
+                self.close(old)
+                update.replaced.append((old, started[id(det)]))
+                missed.remove(old)
         return update
+
+    def close(self, track: Track) -> None:
+        """End `track`: it will not be continued."""
+        track.closed = True
+        if track in self._active:
+            self._active.remove(track)
+
+    def close_all(self) -> list[Track]:
+        """End every track (at a cut nobody is followed into the next shot)."""
+        ended = list(self._active)
+        for track in ended:
+            self.close(track)
+        return ended
 
     def close_stale(self, time_s: float) -> list[Track]:
         """Close tracks unseen for longer than `max_gap_s`; they will not be continued."""
         stale = [t for t in self._active if time_s - t.last_seen_s > self.max_gap_s]
         for track in stale:
-            track.closed = True
-            self._active.remove(track)
+            self.close(track)
         return stale
 
-    def _associate(self, detections: list[Detection]) -> list[tuple[Track, Detection]]:
+    def _start(self, time_s: float, det: Detection) -> Track:
+        track = Track(id=len(self.tracks), first_s=time_s, last_s=time_s)
+        track.observations.append(Observation(time_s, det.box, det.score))
+        self.tracks.append(track)
+        self._active.append(track)
+        return track
+
+    def _associate(self, detections: list[Detection], alike: Alike | None) -> tuple[
+            list[tuple[Track, Detection]], list[tuple[Track, Detection]]]:
+        """Greedy pairs by overlap; and the pairs in the same place refused for their look."""
         candidates = [
             (box_iou(track.last_box, det.box), index, track, det)
             for index, track in enumerate(self._active)
@@ -115,12 +152,16 @@ class Tracker:
         ]
         candidates.sort(key=lambda c: (-c[0], c[1]))
         pairs: list[tuple[Track, Detection]] = []
+        refused: list[tuple[Track, Detection]] = []
         taken_tracks: set[int] = set()
         taken_dets: set[int] = set()
         for _, _, track, det in candidates:
             if id(track) in taken_tracks or id(det) in taken_dets:
                 continue
+            if alike is not None and not alike(track, det):
+                refused.append((track, det))
+                continue
             taken_tracks.add(id(track))
             taken_dets.add(id(det))
             pairs.append((track, det))
-        return pairs
+        return pairs, refused
