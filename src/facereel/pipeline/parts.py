@@ -130,7 +130,7 @@ def _track_doc(track: Track, shots: list[dict[str, Any]]) -> dict[str, Any]:
 class LoadedPart:
     part: PartialAnalysis
     shots: list[tuple[Track, FaceShot]]
-    faces: dict[int, str]  # track id -> the part's member holding its first shot
+    faces: dict[int, list[tuple[float, str]]]  # track id -> (time, member) of each shot
 
 
 def face_key(part: str, member: str) -> str:
@@ -182,7 +182,7 @@ def _loaded(doc: dict[str, Any], archive: zipfile.ZipFile, first_id: int) -> Loa
                         detections_run=stats["detections_run"],
                         shots_taken=stats["shots_taken"], last_time_s=stats["last_time_s"])
     shots: list[tuple[Track, FaceShot]] = []
-    faces: dict[int, str] = {}
+    faces: dict[int, list[tuple[float, str]]] = {}
     for item in doc["tracks"]:
         track = Track(id=first_id + int(item["id"]),
                       observations=[Observation(t, (b[0], b[1], b[2], b[3]), s)
@@ -192,8 +192,7 @@ def _loaded(doc: dict[str, Any], archive: zipfile.ZipFile, first_id: int) -> Loa
         analysis.tracks.append(track)
         for number, shot in enumerate(item["shots"]):
             jpeg = archive.read(str(shot["name"]))
-            if number == 0:
-                faces[track.id] = str(shot["name"])
+            faces.setdefault(track.id, []).append((float(shot["time_s"]), str(shot["name"])))
             shots.append((track, _shot(shot, jpeg)))
     error = ErrorInfo(**doc["error"]) if doc.get("error") else None
     part = PartialAnalysis(doc["video"], analysis, doc["duration_s"], doc["elapsed_s"], error)

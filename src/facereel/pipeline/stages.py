@@ -191,17 +191,19 @@ def _load_parts(ctx: StageContext, keys: list[str]) -> list[LoadedPart]:
 
 class _FaceCrops:
     """Which face crop each person's result points to: the first shot of their earliest
-    track, inside the part object that carries it (nothing more is written)."""
+    track, inside the part object that carries it (nothing more is written). A track that
+    identification split in two keeps its id, so the shot is found by its time."""
 
     def __init__(self, parts: list[LoadedPart], part_keys: list[str]) -> None:
-        self.faces = {tid: face_key(key, member) for part, key in zip(parts, part_keys,
-                                                                      strict=True)
-                      for tid, member in part.faces.items()}
+        self.shots = {tid: [(time, face_key(key, member)) for time, member in shots]
+                      for part, key in zip(parts, part_keys, strict=True)
+                      for tid, shots in part.faces.items()}
 
     def __call__(self, tracks: list[Track]) -> str:
         for track in sorted(tracks, key=lambda t: t.first_s):
-            if track.id in self.faces:
-                return self.faces[track.id]
+            for time, key in self.shots.get(track.id, []):
+                if not track.shot_times or time in track.shot_times:
+                    return key
         return ""
 
 
