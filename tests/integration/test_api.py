@@ -28,6 +28,7 @@ from facereel.imagetier.client import ImageTierClient, ImageTierTimeoutError
 from facereel.ports.metadata import read_people_json
 from facereel.runtime.workers import Worker
 from tests.conftest import CLIP_PEOPLE
+from tests.support.bad_inputs import _png_with_size
 from tests.support.frames import cut_frames
 from tests.support.stages import ports_of
 
@@ -190,6 +191,18 @@ def test_root_alias_and_json_answers(live: Live) -> None:
     assert doc["status"] == "ok" and doc["video"] == path.name
     assert doc["people"][0]["person"] == "president_biden"
     assert doc["people"][0]["metadata"]["major"] == "history"
+
+
+def test_an_image_the_tier_cannot_use_is_an_error_not_unknown(live: Live,
+                                                              tmp_path: Path) -> None:
+    huge = tmp_path / "huge.png"
+    _png_with_size(huge, 30000, 30000)  # 900 megapixels declared, a few bytes sent
+    files = {"inputFile": ("huge.png", huge.read_bytes(), "image/png")}
+    text = live.client.post("/v1/images", files=files, headers=AUTH)
+    assert text.status_code == 413 and text.text.startswith("huge.png: error (too_large)")
+    doc = live.client.post("/v1/images", files=files,
+                           headers={**AUTH, "Accept": "application/json"})
+    assert doc.status_code == 413 and doc.json()["error"]["code"] == "too_large"
 
 
 def test_an_image_of_nobody_is_unknown(live: Live) -> None:

@@ -5,6 +5,9 @@ never finish their headers cannot deny service to others."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -146,3 +149,36 @@ def test_connections_that_never_finish_their_headers_cannot_deny_service(
     assert len(server.pending.waiting) == 0
     for sock in idle:
         sock.close()
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MB tmpfs of the test's own (mounting needs root, as the CI machine has)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs to fill needs root")
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_full_disk_is_507_not_500(tiny_disk: Path, clips: dict[str, Path]) -> None:
+    settings = Settings(data_dir=tiny_disk / "data", api_keys=KEY)
+    with api_server(settings) as running:
+        url = f"http://{running.host}:{running.port}"
+        filler = tiny_disk / "filler"
+        with contextlib.suppress(OSError), filler.open("wb") as handle:
+            while True:
+                handle.write(b"\0" * 65536)  # until the disk is full
+                handle.flush()
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"}) as client:
+            person = client.post("/v1/people", json={"name": "Ada", "metadata": {"x": "y" * 4000}})
+            head = clips["test_0"].read_bytes()[:65536]  # sent whole before the server answers
+            video = client.post("/v1/videos", files={"file": ("t.mp4", head)})
+            assert (person.status_code, video.status_code) == (507, 507), (person.text, video.text)
+            assert video.json()["error"]["code"] == "storage_full"
+            filler.unlink()
+            assert client.post("/v1/people", json={"name": "Ada"}).status_code == 201

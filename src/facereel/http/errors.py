@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -34,6 +36,14 @@ def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
 
 
+def storage_full(exc: BaseException) -> bool:
+    """A write that failed because the disk is full: a file (ENOSPC, EDQUOT) or SQLite's own
+    report of it. Worth a 507 (try later), not a 500 (a bug)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and "full" in str(exc)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -48,6 +58,18 @@ def install(app: FastAPI) -> None:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
                              for e in exc.errors())
         return JSONResponse(error_body("invalid_request", problems), 400)
+
+    async def storage(request: Request, exc: Exception) -> JSONResponse:
+        """File and database failures, answered here (not as unexpected errors, which end
+        the connection): a full disk is 507, anything else 500."""
+        if storage_full(exc):
+            log.error("%s %s: storage full: %s", request.method, request.url.path, exc)
+            return JSONResponse(error_body("storage_full", "the server's storage is full; "
+                                           "nothing was changed, try again later"), 507)
+        return await unexpected(request, exc)
+
+    app.add_exception_handler(OSError, storage)
+    app.add_exception_handler(sqlite3.Error, storage)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

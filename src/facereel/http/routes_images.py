@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from facereel.http.errors import ApiError
+from facereel.http.errors import STATUS_CODES, ApiError
 from facereel.http.services import Services, Svc
 from facereel.http.uploads import (
     check_kind,
@@ -20,6 +20,9 @@ from facereel.http.uploads import (
 from facereel.imagetier.client import ImageTierTimeoutError
 
 router = APIRouter(tags=["images"])
+# an image the app tier could not use: the client's fault (413, 422) or ours (500)
+IMAGE_ERROR_STATUS = {"too_large": 413, "corrupt_image": 422, "not_media": 415,
+                      "internal": 500}
 
 
 async def _answer(request: Request, upload: UploadFile | None, svc: Services) -> Response:
@@ -40,10 +43,17 @@ async def _answer(request: Request, upload: UploadFile | None, svc: Services) ->
         raise
     outcome = str(answer.result.get("status", "ok"))
     svc.metrics.images.labels(outcome).inc()
-    if outcome == "error":
-        svc.metrics.failures.labels("image_error").inc()
     svc.metrics.image_latency.observe(answer.seconds)
-    if "application/json" in request.headers.get("accept", ""):
+    wants_json = "application/json" in request.headers.get("accept", "")
+    if outcome == "error":  # refused or failed: never the "nobody matched" answer
+        svc.metrics.failures.labels("image_error").inc()
+        error = answer.result.get("error") or {}
+        code, message = str(error.get("code", "error")), str(error.get("message", ""))
+        status = IMAGE_ERROR_STATUS.get(code, STATUS_CODES.get(code, 422))
+        if wants_json:
+            return JSONResponse(answer.result, status)
+        return PlainTextResponse(f"{answer.filename}: error ({code}): {message}", status)
+    if wants_json:
         return JSONResponse(answer.result)
     return PlainTextResponse(f"{answer.filename}:{answer.name}")
 

@@ -190,7 +190,7 @@ def _loaded(doc: dict[str, Any], archive: zipfile.ZipFile, first_id: int) -> Loa
                       spans=[(a, b) for a, b in item["spans"]], first_s=item["first_s"],
                       last_s=item["last_s"], shot_times=[s["time_s"] for s in item["shots"]])
         analysis.tracks.append(track)
-        for number, shot in enumerate(item["shots"]):
+        for shot in item["shots"]:
             jpeg = archive.read(str(shot["name"]))
             faces.setdefault(track.id, []).append((float(shot["time_s"]), str(shot["name"])))
             shots.append((track, _shot(shot, jpeg)))

@@ -195,14 +195,14 @@ class _FaceCrops:
     identification split in two keeps its id, so the shot is found by its time."""
 
     def __init__(self, parts: list[LoadedPart], part_keys: list[str]) -> None:
-        self.shots = {tid: [(time, face_key(key, member)) for time, member in shots]
+        self.shots = {tid: [(at, face_key(key, member)) for at, member in shots]
                       for part, key in zip(parts, part_keys, strict=True)
                       for tid, shots in part.faces.items()}
 
     def __call__(self, tracks: list[Track]) -> str:
         for track in sorted(tracks, key=lambda t: t.first_s):
-            for time, key in self.shots.get(track.id, []):
-                if not track.shot_times or time in track.shot_times:
+            for at, key in self.shots.get(track.id, []):
+                if not track.shot_times or at in track.shot_times:
                     return key
         return ""
 
