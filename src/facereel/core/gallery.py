@@ -23,6 +23,19 @@ from facereel.errors import GalleryError
 
 FORMAT = "facereel-gallery"
 VERSION = 1
+MAX_NPZ_MEMBER = 1 << 30
+
+
+def _checked_header(header: object, source: str) -> tuple[str, int, list[str]]:
+    """(embedder, dim, names) of a gallery file's header, or a clear error."""
+    if not isinstance(header, dict) or header.get("format") != FORMAT \
+            or header.get("version") != VERSION:
+        raise GalleryError(f"{source} is not a facereel gallery (format/version mismatch)")
+    embedder, dim, names = header.get("embedder"), header.get("dim"), header.get("names")
+    if not isinstance(embedder, str) or not isinstance(dim, int) or not 0 < dim <= 4096 \
+            or not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise GalleryError(f"{source} is not a facereel gallery (malformed header)")
+    return embedder, dim, names
 
 
 @dataclass
@@ -149,16 +162,21 @@ class Gallery:
 
     @classmethod
     def from_bytes(cls, data: bytes, source: str) -> Gallery:
+        """A gallery from its `.npz` bytes, every part of it checked before use: a header that
+        is not the expected object, or members claiming more than `MAX_NPZ_MEMBER` bytes,
+        are refused with a clear error (never an AttributeError or a MemoryError)."""
         try:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
+                sizes = {info.filename: info.file_size for info in archive.infolist()}
+            if any(size > MAX_NPZ_MEMBER for size in sizes.values()):
+                raise GalleryError(f"{source}: a member unpacks to more than {MAX_NPZ_MEMBER} "
+                                   "bytes", "too_large")
             with np.load(io.BytesIO(data), allow_pickle=False) as archive:
                 header = json.loads(bytes(archive["header"]).decode("utf-8"))
                 vectors = np.asarray(archive["vectors"], dtype=np.float32)
         except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
             raise GalleryError(f"{source} is not a facereel gallery ({exc})") from exc
-        if not isinstance(header, dict) or header.get("format") != FORMAT \
-                or header.get("version") != VERSION:
-            raise GalleryError(f"{source} is not a facereel gallery (format/version mismatch)")
-        return cls(str(header["embedder"]), int(header["dim"]), list(header["names"]), vectors)
+        return cls(*_checked_header(header, source), vectors)
 
     def _check(self, vectors: FloatArray, embedder: str, count: int) -> None:
         if embedder != self.embedder:

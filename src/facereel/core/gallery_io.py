@@ -26,7 +26,10 @@ from facereel.core.types import FloatArray
 from facereel.errors import GalleryError, UnsafePickleError
 
 FACENET_MODEL = "facenet"  # torch-list galleries hold FaceNet (InceptionResnetV1) vectors
-MAX_GALLERY_BYTES = 2 * 1024**3
+MAX_GALLERY_BYTES = 512 << 20
+MAX_FACES = 200_000  # vectors one imported file may bring (a 12 MB pickle brought 3 million)
+MAX_DIM = 4096
+MAX_NAME = 200
 
 _NUMPY_GLOBALS: dict[tuple[str, str], Any] = {
     ("numpy", "ndarray"): np.ndarray,
@@ -67,14 +70,44 @@ def _unpickle(data: bytes, allowed: dict[tuple[str, str], Any], source: str,
         raise GalleryError(f"{source}: not a readable gallery pickle ({exc})") from exc
 
 
-def _as_matrix(items: Any, dim: int | None, source: str) -> FloatArray:
-    try:
-        matrix = np.asarray([np.asarray(v, dtype=np.float64).ravel() for v in items])
-    except (TypeError, ValueError) as exc:
-        raise GalleryError(f"{source}: embeddings are not numeric arrays ({exc})") from exc
-    if matrix.ndim != 2 or (dim is not None and matrix.shape[1] != dim):
-        raise GalleryError(f"{source}: embeddings have inconsistent shapes {matrix.shape}")
-    return matrix.astype(np.float32)
+def _vector(item: Any, source: str, index: int) -> FloatArray:
+    """One embedding: a numeric array or a flat list of numbers, at most MAX_DIM of them. The
+    shape is checked before anything is converted: a pickle can reference one list from
+    itself (a 228-byte file became 5.8 GB when turned into an array)."""
+    if isinstance(item, np.ndarray):
+        if item.dtype.kind not in "fiu" or item.size > MAX_DIM or item.ndim > 2:
+            raise GalleryError(f"{source}: embedding {index} is not a vector of numbers "
+                               f"({item.dtype}, shape {item.shape})")
+        return np.asarray(item, dtype=np.float32).ravel()
+    if isinstance(item, list | tuple) and len(item) <= MAX_DIM and all(
+            isinstance(x, int | float) and not isinstance(x, bool) for x in item):
+        return np.asarray(item, dtype=np.float32)
+    raise GalleryError(f"{source}: embedding {index} is not a flat list of at most {MAX_DIM} "
+                       "numbers")
+
+
+def _as_matrix(items: Any, source: str) -> FloatArray:
+    """The embeddings as a faces x dim matrix, refused unless they are at most MAX_FACES
+    vectors of one length."""
+    if not isinstance(items, list | tuple | np.ndarray):
+        raise GalleryError(f"{source}: embeddings are not a list")
+    if len(items) > MAX_FACES:
+        raise GalleryError(f"{source}: {len(items)} embeddings, more than the {MAX_FACES} one "
+                           "gallery file may bring", "too_large")
+    rows = [_vector(item, source, index) for index, item in enumerate(items)]
+    if not rows:
+        return np.zeros((0, 0), dtype=np.float32)
+    if len({len(row) for row in rows}) != 1:
+        raise GalleryError(f"{source}: embeddings have different lengths")
+    return np.vstack(rows)
+
+
+def _names(items: Any, count: int, source: str) -> list[str]:
+    if not isinstance(items, list | tuple) or len(items) != count or not all(
+            isinstance(n, str) and 0 < len(n) <= MAX_NAME for n in items):
+        raise GalleryError(f"{source}: names must be {count} strings of 1-{MAX_NAME} "
+                           "characters, one per embedding")
+    return list(items)
 
 
 def read_encoding_pickle(path: Path) -> tuple[list[str], FloatArray]:
@@ -82,10 +115,8 @@ def read_encoding_pickle(path: Path) -> tuple[list[str], FloatArray]:
     data = _unpickle(_read(path), _NUMPY_GLOBALS, path.name)
     if not isinstance(data, dict) or "name" not in data or "encoding" not in data:
         raise GalleryError(f"{path.name}: expected a dict with 'name' and 'encoding' lists")
-    names, encodings = list(data["name"]), list(data["encoding"])
-    if len(names) != len(encodings) or not all(isinstance(n, str) for n in names):
-        raise GalleryError(f"{path.name}: 'name' must be strings, one per encoding")
-    return names, _as_matrix(encodings, None, path.name)
+    matrix = _as_matrix(data["encoding"], path.name)
+    return _names(data["name"], len(matrix), path.name), matrix
 
 
 class _StorageType:
@@ -95,8 +126,18 @@ class _StorageType:
 
 def _rebuild_tensor(storage: Any, offset: int, size: tuple[int, ...], stride: tuple[int, ...],
                     *_: Any) -> FloatArray:
+    """A tensor as a numpy array, its view checked to lie inside its storage (a strided view
+    past the end would read memory that is not the file's)."""
     if not isinstance(storage, np.ndarray):
         raise GalleryError("tensor storage is not an array")
+    values = (offset, *size, *stride)
+    if len(size) != len(stride) or len(size) > 4 or not all(
+            isinstance(v, int) and v >= 0 for v in values):
+        raise GalleryError("tensor has an invalid shape")
+    elements = int(np.prod(size)) if size else 1
+    last = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=True)) if elements else 0
+    if elements > MAX_FACES * MAX_DIM or last >= len(storage):
+        raise GalleryError("tensor reaches outside its storage or is too large")
     flat = storage[offset:]
     item = flat.itemsize
     view = np.lib.stride_tricks.as_strided(flat, shape=size, strides=[s * item for s in stride])
@@ -115,7 +156,7 @@ _TORCH_GLOBALS: dict[tuple[str, str], Any] = {
 def read_torch_list(path: Path) -> tuple[list[str], FloatArray]:
     """Names and vectors of a `torch.save([embeddings, names])` file, without torch."""
     try:
-        archive = zipfile.ZipFile(path)
+        archive = zipfile.ZipFile(io.BytesIO(_read(path)))
     except zipfile.BadZipFile as exc:
         raise GalleryError(f"{path.name}: not a torch zip archive") from exc
     with archive:
@@ -130,18 +171,30 @@ def read_torch_list(path: Path) -> tuple[list[str], FloatArray]:
             kind, key = pid[1], str(pid[2])
             if not isinstance(kind, _StorageType):
                 raise UnsafePickleError(f"{path.name}: unsupported tensor storage {kind!r}")
-            return np.frombuffer(archive.read(f"{root}data/{key}"), dtype=kind.dtype)
+            return np.frombuffer(read_member(archive, f"{root}data/{key}", path.name),
+                                 dtype=kind.dtype)
 
-        data = _unpickle(archive.read(pickles[0]), _TORCH_GLOBALS, path.name, load_storage)
+        data = _unpickle(read_member(archive, pickles[0], path.name), _TORCH_GLOBALS,
+                         path.name, load_storage)
     if not (isinstance(data, list | tuple) and len(data) == 2):
         raise GalleryError(f"{path.name}: expected [embeddings, names]")
     embeddings, names = data
-    if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
-        raise GalleryError(f"{path.name}: names must be a list of strings")
-    matrix = _as_matrix(list(embeddings), None, path.name)
-    if len(matrix) != len(names):
-        raise GalleryError(f"{path.name}: {len(matrix)} embeddings but {len(names)} names")
-    return list(names), matrix
+    matrix = _as_matrix(embeddings, path.name)
+    return _names(names, len(matrix), path.name), matrix
+
+
+def read_member(archive: zipfile.ZipFile, name: str, source: str,
+                limit: int = MAX_GALLERY_BYTES) -> bytes:
+    """One member of a zip, refused when it would unpack to more than `limit` bytes (a small
+    compressed member can claim gigabytes)."""
+    try:
+        info = archive.getinfo(name)
+    except KeyError as exc:
+        raise GalleryError(f"{source}: no {name} in the archive") from exc
+    if info.file_size > limit:
+        raise GalleryError(f"{source}: {name} unpacks to {info.file_size} bytes, more than a "
+                           "gallery may hold", "too_large")
+    return archive.read(info)
 
 
 def _read(path: Path) -> bytes:
