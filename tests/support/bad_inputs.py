@@ -49,6 +49,32 @@ def _huge_video(path: Path) -> None:
             container.mux(packet)
 
 
+def _decompression_bomb(path: Path, side: int = 8192, frames: int = 600) -> None:
+    """600 frames of 8192x8192 in ~210 KB (the attack that took 48 s of CPU): one constant
+    I-frame, then one P-frame that changes nothing, muxed again and again (encoding each
+    frame would take minutes; the stream is the same)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30, options={
+            "preset": "ultrafast", "crf": "51", "bframes": "0", "keyint": "100000"})
+        stream.width = stream.height = side
+        stream.pix_fmt = "yuv420p"
+        frame = av.VideoFrame(side, side, "yuv420p")
+        for plane in frame.planes:
+            plane.update(bytes([128]) * plane.buffer_size)
+        packets = []
+        for index in range(2):
+            frame.pts = index
+            packets += list(stream.encode(frame))
+        packets += list(stream.encode(None))
+        container.mux(packets[0])
+        repeat = bytes(packets[1])
+        for index in range(1, frames):
+            packet = av.Packet(repeat)
+            packet.stream, packet.time_base = stream, packets[1].time_base
+            packet.pts = packet.dts = index * (packets[1].pts or 1)
+            container.mux(packet)
+
+
 def make_bad_inputs(folder: Path, real_clip: Path) -> dict[str, str]:
     """Write the bad inputs into `folder`; returns file name -> expected error code."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -64,6 +90,7 @@ def make_bad_inputs(folder: Path, real_clip: Path) -> dict[str, str]:
     (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8)
     _png_with_size(folder / "huge.png", 100_000, 100_000)
     _huge_video(folder / "huge.mkv")
+    _decompression_bomb(folder / "bomb.mp4")
     return {
         "zero.mp4": "empty_file",
         "truncated.mp4": "truncated",
@@ -76,4 +103,5 @@ def make_bad_inputs(folder: Path, real_clip: Path) -> dict[str, str]:
         "corrupt.jpg": "corrupt_image",
         "huge.png": "too_large",
         "huge.mkv": "too_large",
+        "bomb.mp4": "too_large",
     }
