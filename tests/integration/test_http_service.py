@@ -67,6 +67,14 @@ def test_the_api_end_to_end(service: HttpService, clips: dict[str, Path],
         assert (service.data_dir / "buckets" / "output" / "t8.mp4.json").exists()
         assert service.metric(client, "facereel_videos", 'status="done"') >= 1
         assert client.get("/").status_code == 200
+        photo, person = frames[1]
+        enrolled = client.post("/v1/people/Someone/faces",
+                               files={"files": (photo.name, photo.read_bytes())})
+        assert enrolled.status_code == 200 and enrolled.json()["enrolled"] == 1
+        assert client.delete("/v1/people/Someone").status_code == 204
+    assert service.process is not None
+    maps = Path(f"/proc/{service.process.pid}/maps").read_text()
+    assert "onnxruntime" not in maps, "no model ran in the web process: enrolment is a worker's"
 
 
 async def _burst(url: str, key: str, frames: list[tuple[Path, str]], count: int = BURST

@@ -8,7 +8,7 @@ from pathlib import Path
 from facereel.core.faces import FaceModels
 from facereel.core.gallery import Gallery
 from facereel.core.media import ImagePicture, load_image
-from facereel.core.sniff import IMAGE_EXTENSIONS, classify
+from facereel.core.sniff import IMAGE_EXTENSIONS, classify, sniff_bytes
 from facereel.core.types import Detection, FloatArray, box_area
 from facereel.errors import FacereelError, MediaError
 
@@ -36,10 +36,22 @@ def embed_photo(models: FaceModels, path: Path) -> tuple[FloatArray, str]:
     """The embedding of the (largest) face in a photo, and a note for the user."""
     if classify(path) != "image":
         raise MediaError(f"{path.name}: enrolment needs a photo, not a video", "not_an_image")
-    picture = load_image(path, path.name)
+    return _embed_picture(models, load_image(path, path.name), path.name)
+
+
+def embed_photo_bytes(models: FaceModels, data: bytes, name: str) -> tuple[FloatArray, str]:
+    """`embed_photo` for a photo's bytes (an upload, on the app tier)."""
+    kind, what = sniff_bytes(data[:512])
+    if kind != "image":
+        raise MediaError(f"{name}: enrolment needs a photo, not {what}", "not_an_image")
+    return _embed_picture(models, load_image(data, name), name)
+
+
+def _embed_picture(models: FaceModels, picture: ImagePicture,
+                   name: str) -> tuple[FloatArray, str]:
     faces = _faces(models, picture)
     if not faces:
-        raise MediaError(f"{path.name}: no face found", "no_face")
+        raise MediaError(f"{name}: no face found", "no_face")
     largest = max(faces, key=lambda d: box_area(d.box))
     note = "ok" if len(faces) == 1 else f"{len(faces)} faces; enrolled the largest"
     return models.embed(picture.rgb(), [largest.box])[0], note

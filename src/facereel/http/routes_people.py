@@ -8,18 +8,16 @@ the gallery's stated staleness (`gallery_refresh`).
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import asyncio
 import unicodedata
-from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from facereel.app.enroll import enrol
 from facereel.core.gallery import Gallery
 from facereel.http.errors import ApiError
 from facereel.http.services import Services, Svc
@@ -151,43 +149,48 @@ def delete_people(svc: Svc, name: Annotated[list[str], Query()]) -> dict[str, li
     return {"deleted": deleted, "not_found": [n for n in names if n not in deleted]}
 
 
-def _enrol_photos(svc: Services, name: str, folder: Path) -> dict[str, Any]:
-    photos = sorted(folder.glob("*/*"))
-    models = svc.models()
-    staged = Gallery(models.embedder_id, models.embedder.dim)
-    outcomes = enrol(models, staged, name, photos)  # the slow part, outside any lock
-    enrolled = sum(o.ok for o in outcomes)
-    if enrolled:
-        svc.ports.gallery.update(lambda gallery: gallery.merge(staged))
-    return {"person": name, "enrolled": enrolled,
-            "outcomes": [{"image": o.image, "ok": o.ok, "message": o.message}
-                         for o in outcomes]}
+def _store_faces(svc: Services, name: str, vectors: list[list[float]]) -> None:
+    """Add the person's new vectors to the gallery (one conditional write)."""
+    staged = Gallery(svc.ports.gallery.embedder, svc.ports.gallery.dim)
+    for vector in vectors:
+        staged.add(name, np.asarray([vector], dtype=np.float32))
+    svc.ports.gallery.update(lambda gallery: gallery.merge(staged))
+
+
+async def _embed_all(svc: Services, photos: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
+    """Each photo's face embedded by the app tier, all at once (the web process never runs
+    a model): the answers, in the photos' order."""
+    if svc.images is None:
+        raise ApiError(503, "unavailable", "the image tier is not running")
+    timeout = svc.settings.image_tier.image_timeout
+    images = svc.images
+    return list(await asyncio.gather(*(images.embed_async(filename, data, timeout)
+                                       for filename, data in photos)))
 
 
 @router.post("/v1/people/{name}/faces")
 async def add_faces(svc: Svc, name: str,
                     files: Annotated[list[UploadFile], File()]) -> dict[str, Any]:
     """Enrol a person from photos (one face each; the largest when several): the person is
-    created when new. Answers per photo whether it was enrolled, and why not."""
+    created when new. Answers per photo whether it was enrolled, and why not. Faces are
+    found and embedded by the app tier's workers, never in the web process."""
     name = check_name(name)
     if not files or len(files) > MAX_PHOTOS:
         raise ApiError(400, "invalid_request", f"send 1-{MAX_PHOTOS} photos as field 'files'")
     limit = int(svc.settings.http.max_image_mb * 2**20)
-    uploads = svc.settings.data_dir / "uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=".enrol-", dir=uploads))
-    try:
-        for number, upload in enumerate(files):
-            filename = safe_name(upload.filename, "photo.jpg")
-            data = await read_limited(upload, limit)
-            check_kind(data[:512], filename, ("image",))
-            slot = folder / f"{number:02d}"  # keeps the client's names, even repeated ones
-            slot.mkdir()
-            (slot / filename).write_bytes(data)
-        report = await run_in_threadpool(_enrol_photos, svc, name, folder)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    if not report["enrolled"]:
-        reasons = "; ".join(f"{o['image']}: {o['message']}" for o in report["outcomes"])
+    photos = []
+    for upload in files:
+        filename = safe_name(upload.filename, "photo.jpg")
+        data = await read_limited(upload, limit)
+        check_kind(data[:512], filename, ("image",))
+        photos.append((filename, data))
+    answers = await _embed_all(svc, photos)
+    outcomes = [{"image": filename, "ok": "vector" in answer,
+                 "message": answer.get("note") or answer.get("error", {}).get("message", "")}
+                for (filename, _), answer in zip(photos, answers, strict=True)]
+    vectors = [answer["vector"] for answer in answers if "vector" in answer]
+    if not vectors:
+        reasons = "; ".join(f"{o['image']}: {o['message']}" for o in outcomes)
         raise ApiError(422, "no_face", f"nothing enrolled for {name!r}: {reasons}")
-    return report
+    await run_in_threadpool(_store_faces, svc, name, vectors)
+    return {"person": name, "enrolled": len(vectors), "outcomes": outcomes}

@@ -17,7 +17,6 @@ from facereel.pipeline.wiring import Ports
 from facereel.runtime.watcher import Watcher
 
 if TYPE_CHECKING:
-    from facereel.core.faces import FaceModels
     from facereel.imagetier.client import ImageTierClient
 
 
@@ -32,15 +31,6 @@ class Services:
     workers: Callable[[], dict[str, int]] = field(default=lambda: {})
     gallery_lock: threading.Lock = field(default_factory=threading.Lock)
     sessions: Sessions = field(default_factory=Sessions)
-    _models: FaceModels | None = None
-
-    def models(self) -> FaceModels:
-        """Face models for enrolling photos, loaded on first use."""
-        if self._models is None:
-            from facereel.core.faces import FaceModels
-
-            self._models = FaceModels(self.settings.recognition.face_config()).load()
-        return self._models
 
 
 def services(request: Request) -> Services:

@@ -30,6 +30,7 @@ from facereel.ports.queue import Body, Queue
 log = logging.getLogger(__name__)
 REQUESTS = "images"
 REQUEST_FIELDS = ("id", "key", "filename", "reply_to")
+RECOGNIZE, EMBED = "recognize", "embed"  # what a request asks of the app tier
 # How long one receive waits before the loop looks at its stop signal again. Locally that is
 # a poll; on SQS it is a long poll that returns as soon as a message arrives, so waiting
 # longer costs no latency and saves the requests (and the bill) of polling.
@@ -93,17 +94,19 @@ class ImageTierClient:
         self._stop.set()
         self._thread.join(timeout=5)
 
-    def submit(self, filename: str, data: bytes) -> Pending:
-        """Store the image and queue the request; the answer arrives on `Pending.future`."""
+    def submit(self, filename: str, data: bytes, kind: str = RECOGNIZE) -> Pending:
+        """Store the image and queue the request; the answer arrives on `Pending.future`.
+        `kind`: `recognize` (who is in it) or `embed` (the face to enrol, for the people
+        routes: detection runs on the app tier, never in the web process)."""
         request_id = uuid.uuid4().hex
         name = PurePosixPath(filename.replace("\\", "/")).name or "image"
-        key = f"web-requests/{request_id}/{name}"
+        key = f"web-requests/{request_id}-{name}"  # flat: deleting it leaves no folder
         pending = Pending(request_id, name, time.perf_counter(), Future())
         self.ports.stage1.put_bytes(key, data)
         with self._lock:
             self._waiting[request_id] = pending.future
         self.requests.send({"id": request_id, "key": key, "filename": name,
-                            "reply_to": self.reply_to})
+                            "reply_to": self.reply_to, "kind": kind})
         return pending
 
     def forget(self, pending: Pending) -> None:
@@ -124,14 +127,23 @@ class ImageTierClient:
     async def ask_async(self, filename: str, data: bytes, timeout_s: float) -> ImageAnswer:
         """Submit (in a worker thread) and wait without holding a thread: hundreds of
         requests can wait at once while the app tier works through the queue."""
-        pending = await asyncio.to_thread(self.submit, filename, data)
+        pending, body = await self._roundtrip(filename, data, timeout_s, RECOGNIZE)
+        return pending.answer(body)
+
+    async def embed_async(self, filename: str, data: bytes, timeout_s: float) -> Body:
+        """The app tier's answer to an `embed` request: `vector` and `note`, or `error`."""
+        return (await self._roundtrip(filename, data, timeout_s, EMBED))[1]
+
+    async def _roundtrip(self, filename: str, data: bytes, timeout_s: float,
+                         kind: str) -> tuple[Pending, Body]:
+        pending = await asyncio.to_thread(self.submit, filename, data, kind)
         try:
             body = await asyncio.wait_for(asyncio.wrap_future(pending.future), timeout_s)
         except TimeoutError as exc:
             raise _timed_out(timeout_s) from exc
         finally:
             self.forget(pending)
-        return pending.answer(body)
+        return pending, body
 
     def _dispatch(self) -> None:
         while not self._stop.is_set():

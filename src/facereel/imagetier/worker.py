@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from facereel.config import Settings
 from facereel.errors import FacereelError
-from facereel.imagetier.client import LISTEN_S, REQUEST_FIELDS, REQUESTS
+from facereel.imagetier.client import EMBED, LISTEN_S, REQUEST_FIELDS, REQUESTS
 from facereel.logs import configure
 from facereel.pipeline.wiring import Ports, build_ports, tier_queue
 from facereel.ports.queue import Body, Queue
@@ -43,6 +43,14 @@ def answer_one(queue: Queue, recognizer: Callable[[], Recognizer], ports: Ports,
         log.error("dropping a malformed image request: %r", body)  # nobody to answer
         queue.ack(message)
         return True
+    work = _embed if body.get("kind") == EMBED else _recognize
+    replies(str(body["reply_to"])).send({"id": body["id"], **work(body, recognizer, ports)})
+    queue.ack(message)
+    ports.stage1.delete(str(body["key"]))
+    return True
+
+
+def _recognize(body: Body, recognizer: Callable[[], Recognizer], ports: Ports) -> Body:
     try:
         data = ports.stage1.get_bytes(str(body["key"]))
         result = recognizer().recognize_image_bytes(data, str(body["filename"])).to_dict()
@@ -52,12 +60,22 @@ def answer_one(queue: Queue, recognizer: Callable[[], Recognizer], ports: Ports,
         log.exception("app-tier request %s failed", body.get("id"))
         result = _error(body, "internal", f"recognition failed: {exc}")
     people = result.get("people") or []
-    name = people[0]["person"] if people else "unknown"
-    replies(str(body["reply_to"])).send(
-        {"id": body["id"], "name": name, "result": result})
-    queue.ack(message)
-    ports.stage1.delete(str(body["key"]))
-    return True
+    return {"name": people[0]["person"] if people else "unknown", "result": result}
+
+
+def _embed(body: Body, recognizer: Callable[[], Recognizer], ports: Ports) -> Body:
+    """The embedding of the face to enrol from a photo (the largest face when several)."""
+    from facereel.app.enroll import embed_photo_bytes
+
+    try:
+        data = ports.stage1.get_bytes(str(body["key"]))
+        vector, note = embed_photo_bytes(recognizer().models, data, str(body["filename"]))
+    except FacereelError as exc:
+        return {"error": {"code": exc.code, "message": exc.message}}
+    except Exception as exc:
+        log.exception("app-tier embed request %s failed", body.get("id"))
+        return {"error": {"code": "internal", "message": f"embedding failed: {exc}"}}
+    return {"vector": [float(v) for v in vector], "note": note}
 
 
 def image_worker_main(settings: Settings, slot: int, stop: Any) -> None:
