@@ -140,7 +140,7 @@ class Worker:
     def _note(self, queue_name: str, message: Message) -> None:
         self.holding.parent.mkdir(parents=True, exist_ok=True)
         note = {"stage": queue_name, "id": message.id, "receipt": message.receipt,
-                "attempts": message.attempts, "body": message.body}
+                "attempts": message.attempts, "body": message.body, "pid": os.getpid()}
         self.holding.write_text(json.dumps(note), encoding="utf-8")
 
     def run(self, stop: threading.Event | Any) -> None:
