@@ -179,3 +179,23 @@ def test_watcher_cursor_survives_restarts_and_waits_for_copies(pipeline_settings
     os.utime(folder / "old.mp4", (0, 0))
     assert restarted.poll_once() == 1, "new content under the same name is new work"
     assert ports.queues["split"].depth().visible == 3
+
+
+def test_the_watcher_remembers_only_what_was_delivered(pipeline_settings: Settings,
+                                                       clips: dict[str, Path]) -> None:
+    """The watcher's `send` is injected (a queue, an OpenFaaS function...): what it did not
+    deliver is not marked in the cursor, so a later round (or restart) hands it over again."""
+    ports = ports_of(pipeline_settings)
+    for name in ("a.mp4", "b.mp4"):
+        _upload(ports, clips["test_7"], name)
+    sent: list[str] = []
+
+    def send(key: str, etag: str, size: int) -> bool:
+        sent.append(key)
+        return key == "a.mp4"
+
+    watcher = watcher_for(pipeline_settings, ports, send)
+    assert watcher.poll_once() == 1 and watcher.poll_once() == 0
+    assert sorted(sent) == ["a.mp4", "b.mp4", "b.mp4"]
+    assert set(watcher.cursor.known()) == {"a.mp4"}
+    assert ports.queues["split"].depth().visible == 0, "nothing queued: send replaced it"
