@@ -71,16 +71,17 @@ class CountingS3(BaseHTTPRequestHandler):
 
     requests: ClassVar[list[str]] = []
 
-    def handle_one_request(self) -> None:
-        """Every method gets the same answer, so the base's per-method lookup is skipped."""
-        self.raw_requestline = self.rfile.readline(65537)
-        if not self.raw_requestline or not self.parse_request():
-            return
+    def _missing(self) -> None:
         self.requests.append(f"{self.command} {self.path}")
         self.send_response(404)
         self.send_header("Content-Length", "0")
         self.end_headers()
-        self.wfile.flush()
+
+    def do_HEAD(self) -> None:
+        self._missing()
+
+    def do_GET(self) -> None:
+        self._missing()
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
