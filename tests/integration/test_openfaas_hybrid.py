@@ -148,7 +148,11 @@ def test_monitor_invokes_the_function_for_every_upload_hybrid(
         _check_async_through_the_monitor(pipeline, gateway, cli_env, key_file, cse546, tmp_path)
     seconds = invoked_seconds(monitor.log)
     _write_figures(seconds[:8])
-    assert "Traceback" not in gateway.log_path.read_text()
+    function_log = gateway.log_path.read_text()
+    assert "Traceback" not in function_log
+    ids = set(re.findall(r"invoked .* correlation_id=([0-9a-f]+)", monitor.log.read_text()))
+    assert len(ids) == 8 and all(f"correlation_id={i}" in function_log for i in ids), \
+        "the monitor's and the function's lines about a video carry the same id"
 
 
 def _post(url: str, body: Any, key: str | None = KEY) -> httpx.Response:

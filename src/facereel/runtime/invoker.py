@@ -25,6 +25,7 @@ import httpx
 from facereel.config import Settings
 from facereel.core.results import error_result
 from facereel.errors import ConfigError, FacereelError
+from facereel.pipeline.inline import correlation_id
 from facereel.pipeline.publishing import publish_result
 from facereel.pipeline.wiring import Ports
 
@@ -86,6 +87,7 @@ class FunctionInvoker:
                 if self._taken(response):
                     log.info("invoked %s for %s: %d", self.url, key, response.status_code,
                              extra={"key": key, "attempt": attempt,
+                                    "correlation_id": correlation_id({"key": key, "etag": etag}),
                                     "seconds": round(time.perf_counter() - started, 3)})
                     return True
                 if not _retried(response.status_code):
@@ -104,12 +106,11 @@ class FunctionInvoker:
 
     def _refuse(self, key: str, etag: str, response: httpx.Response) -> None:
         message = f"{self.url} refused {key!r}: {response.status_code} {_problem(response)}"
-        log.error("%s", message, extra={"key": key, "status": response.status_code})
+        log.error("%s", message, extra={"key": key, "status": response.status_code,
+                                        "correlation_id": correlation_id({"key": key,
+                                                                          "etag": etag})})
         self.refused.add((key, etag))
         self.record(key, etag, "invoke_refused", message)
-
-    def close(self) -> None:
-        self.client.close()
 
 
 def _sleep(seconds: float) -> bool:
