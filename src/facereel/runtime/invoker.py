@@ -75,6 +75,7 @@ class FunctionInvoker:
     def __call__(self, key: str, etag: str, size: int) -> bool:
         if (key, etag) in self.refused:
             return False
+        cid = correlation_id({"key": key, "etag": etag})  # the function logs the same id
         problem = ""
         for attempt in range(1, self.attempts + 1):
             started = time.perf_counter()
@@ -86,12 +87,11 @@ class FunctionInvoker:
             else:
                 if self._taken(response):
                     log.info("invoked %s for %s: %d", self.url, key, response.status_code,
-                             extra={"key": key, "attempt": attempt,
-                                    "correlation_id": correlation_id({"key": key, "etag": etag}),
+                             extra={"key": key, "attempt": attempt, "correlation_id": cid,
                                     "seconds": round(time.perf_counter() - started, 3)})
                     return True
                 if not _retried(response.status_code):
-                    self._refuse(key, etag, response)
+                    self._refuse(key, etag, cid, response)
                     return False
                 problem = f"{response.status_code} {_problem(response)}"
             if attempt < self.attempts and self.wait(self.backoff_s * 2 ** (attempt - 1)):
@@ -104,13 +104,12 @@ class FunctionInvoker:
             return response.status_code == 202
         return response.is_success
 
-    def _refuse(self, key: str, etag: str, response: httpx.Response) -> None:
+    def _refuse(self, key: str, etag: str, cid: str, response: httpx.Response) -> None:
         message = f"{self.url} refused {key!r}: {response.status_code} {_problem(response)}"
         log.error("%s", message, extra={"key": key, "status": response.status_code,
-                                        "correlation_id": correlation_id({"key": key,
-                                                                          "etag": etag})})
-        self.refused.add((key, etag))
+                                        "correlation_id": cid})
         self.record(key, etag, "invoke_refused", message)
+        self.refused.add((key, etag))  # once recorded: a failed record is tried again
 
 
 def _sleep(seconds: float) -> bool:
