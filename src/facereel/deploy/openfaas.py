@@ -231,12 +231,12 @@ class OpenFaasFunctions:
     def _run(self, info: ObjectInfo) -> dict[str, Any]:
         """Every stage for this content, here; a summary holding the result document."""
         host = self.host()
-        _, body = first_message(info.key, info.etag, info.size)
+        entry, body = first_message(info.key, info.etag, info.size)
         cid = correlation_id(body)
         started = time.perf_counter()
         with host.running:
             log.info("running %s", info.key, extra={"key": info.key, "correlation_id": cid})
-            runs = run_inline(host.context, "split", body)
+            runs = run_inline(host.context, entry, body)
         seconds = round(time.perf_counter() - started, 3)
         result = _result_of(host, runs)
         log.info("ran %s", info.key, extra={"key": info.key, "correlation_id": cid,
