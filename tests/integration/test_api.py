@@ -273,6 +273,22 @@ def test_recognize_on_demand_sync_and_async(live: Live, clips: dict[str, Path]) 
         assert (response.status_code, response.json()["error"]["code"]) == (status, code)
 
 
+def test_recognize_reads_only_the_input_bucket(live: Live, clips: dict[str, Path]) -> None:
+    """Regression (issue 8 said it took any bucket name): another bucket, even one facereel
+    uses, is 404 and starts nothing, though the key exists in the input bucket."""
+    live.services.ports.input.put_file("only/test_7.mp4", clips["test_7"])
+    before = live.client.get("/v1/jobs", headers=AUTH).json()
+    ports = live.services.ports
+    for bucket in ("elsewhere", ports.output.bucket, ports.stage1.bucket, ""):
+        response = live.client.post("/v1/recognize", json={"bucket": bucket,
+                                                           "key": "only/test_7.mp4"},
+                                    headers=AUTH)
+        assert (response.status_code, response.json()["error"]["code"]) == \
+            (404, "unknown_bucket"), bucket
+    assert live.client.get("/v1/jobs", headers=AUTH).json() == before, "no job started"
+    assert ports.metadata.get_video("only/test_7.mp4") is None, "nothing queued"
+
+
 def test_a_broken_video_fails_its_job_with_the_reason(live: Live,
                                                       clips: dict[str, Path]) -> None:
     truncated = clips["test_2"].read_bytes()[:20_000]

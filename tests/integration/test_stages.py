@@ -201,3 +201,23 @@ def test_inputs_sharing_a_stem_keep_their_own_result(pipeline_settings: Settings
     assert people == {"x.mp4": "morgan_freeman", "x.mkv": "president_trump"}
     assert ports.output.get_bytes("x.txt") == b"president_trump\n", "the latest published"
     assert ports.metadata.get_video("x.mp4").result_key == "x.mp4.json"  # type: ignore[union-attr]
+
+
+def test_the_watcher_remembers_only_what_was_delivered(pipeline_settings: Settings,
+                                                       clips: dict[str, Path]) -> None:
+    """The watcher's `send` is injected (a queue, an OpenFaaS function...): what it did not
+    deliver is not marked in the cursor, so a later round (or restart) hands it over again."""
+    ports = ports_of(pipeline_settings)
+    for name in ("a.mp4", "b.mp4"):
+        _upload(ports, clips["test_7"], name)
+    sent: list[str] = []
+
+    def send(key: str, etag: str, size: int) -> bool:
+        sent.append(key)
+        return key == "a.mp4"
+
+    watcher = watcher_for(pipeline_settings, ports, send)
+    assert watcher.poll_once() == 1 and watcher.poll_once() == 0
+    assert sorted(sent) == ["a.mp4", "b.mp4", "b.mp4"]
+    assert set(watcher.cursor.known()) == {"a.mp4"}
+    assert ports.queues["split"].depth().visible == 0, "nothing queued: send replaced it"

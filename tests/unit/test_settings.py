@@ -73,11 +73,13 @@ def test_secrets_are_never_printed(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setenv("FACEREEL_API_KEYS", "k-one,k-two")
     monkeypatch.setenv("FACEREEL_AWS_SECRET_KEY", "aws-secret-value")
     monkeypatch.setenv("FACEREEL_INPUT__SECRET_KEY", "bucket-secret-value")
+    monkeypatch.setenv("FACEREEL_INVOKE_KEY", "invoke-key-value")
     settings = Settings()
     shown = repr(settings) + str(settings) + str(settings.model_dump())
-    for secret in ("k-one", "aws-secret-value", "bucket-secret-value"):
+    for secret in ("k-one", "aws-secret-value", "bucket-secret-value", "invoke-key-value"):
         assert secret not in shown
     assert settings.http.api_key_list == ["k-one", "k-two"]
+    assert settings.openfaas.invoke_key.get_secret_value() == "invoke-key-value"
 
 
 def test_command_line_values_are_validated(tmp_path: Path) -> None:
@@ -96,3 +98,4 @@ def test_flat_names_are_unique_across_sections() -> None:
     assert names["threshold"] == "recognition" and names["workers"] == "pipeline"
     assert names["api_keys"] == "http" and names["app_workers_max"] == "image_tier"
     assert names["input"] == "storage" and names["gallery_refresh"] == "storage"
+    assert names["openfaas_secrets"] == "openfaas" and names["invoke_key"] == "openfaas"

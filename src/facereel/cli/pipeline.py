@@ -69,16 +69,40 @@ def _http_tier(settings: Settings) -> HttpTier | None:
     return HttpTier(settings)
 
 
-def watch(data_dir: DataDirOpt = None) -> None:
-    """Only watch the input bucket and queue new uploads (workers run elsewhere)."""
+def watch(
+    data_dir: DataDirOpt = None,
+    invoke: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="invoke this function URL for each upload instead of queueing it (OpenFaaS: "
+        "GATEWAY/function/face-recognition, or GATEWAY/async-function/face-recognition)")] = None,
+    invoke_key_file: Annotated[Optional[Path], typer.Option(  # noqa: UP045
+        help="file holding the function's API key (default: FACEREEL_INVOKE_KEY)")] = None,
+) -> None:
+    """Only watch the input bucket and hand new uploads over: queue them for workers that run
+    elsewhere, or (--invoke) post {"bucket", "key"} to a function, like the original
+    deployment's bucket monitor."""
     from facereel.runtime.watcher import watcher_for
 
     settings = settings_from(service=True, data_dir=data_dir)
+    ports = _ports(settings)
     stop = threading.Event()
+    send = None
+    if invoke is not None:
+        from facereel.runtime.invoker import invoker_for
+
+        key = _read_key(invoke_key_file) if invoke_key_file is not None else None
+        send = invoker_for(settings, ports, invoke, key, wait=stop.wait)
     try:
-        watcher_for(settings, _ports(settings)).run(stop)
+        watcher_for(settings, ports, send).run(stop)
     except KeyboardInterrupt:
         stop.set()
+
+
+def _read_key(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise FacereelError(f"cannot read the API key file {path}: {exc.strerror}",
+                            "config_error") from exc
 
 
 def worker(data_dir: DataDirOpt = None) -> None:

@@ -7,8 +7,8 @@ two ways: by its section (`FACEREEL_RECOGNITION__THRESHOLD`, `Settings(recogniti
 by its flat name (`FACEREEL_THRESHOLD`, `Settings(threshold=0.5)`), which stays the documented
 spelling. A bucket's own fields nest under its name: `FACEREEL_INPUT__ENDPOINT`.
 
-Secrets (`api_keys`, `aws_secret_key`, a bucket's `secret_key`) are `SecretStr`: printing the
-settings never shows them.
+Secrets (`api_keys`, `aws_secret_key`, a bucket's `secret_key`, `invoke_key`) are `SecretStr`:
+printing the settings never shows them.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from facereel.config.sections import (
     BucketSettings,
     HttpSettings,
     ImageTierSettings,
+    OpenFaasSettings,
     PipelineSettings,
     RecognitionSettings,
     StorageSettings,
@@ -40,8 +41,9 @@ from facereel.config.sections import (
 )
 from facereel.errors import ConfigError
 
-__all__ = ["BucketSettings", "HttpSettings", "ImageTierSettings", "PipelineSettings",
-           "RecognitionSettings", "Settings", "StorageSettings", "flat_names", "secret"]
+__all__ = ["BucketSettings", "HttpSettings", "ImageTierSettings", "OpenFaasSettings",
+           "PipelineSettings", "RecognitionSettings", "Settings", "StorageSettings",
+           "flat_names", "secret"]
 
 PREFIX = "FACEREEL_"
 ALIASES = {"segment": "window"}  # old flat names of renamed fields
@@ -194,6 +196,7 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = PipelineSettings()
     http: HttpSettings = HttpSettings()
     image_tier: ImageTierSettings = ImageTierSettings()
+    openfaas: OpenFaasSettings = OpenFaasSettings()
 
     def with_overrides(self, **values: Any) -> Settings:
         """A copy with the given non-None values replaced (command-line options), validated

@@ -5,6 +5,7 @@
     pipeline     workers, windows, time budget, polling, retries (the hosts)
     http         the API server: address, keys, upload limits
     image_tier   the image web tier: timeouts, app-tier workers and their autoscaling
+    openfaas     the OpenFaaS functions (where their secrets are) and the monitor invoking them
 
 Every field is also reachable by its flat name (`FACEREEL_THRESHOLD`, `Settings(workers=2)`),
 so field names are unique across sections (`config.flat_names` checks it at import).
@@ -301,10 +302,27 @@ class ImageTierSettings(BaseModel):
         return self.app_workers_max or (os.cpu_count() or 1)
 
 
+class OpenFaasSettings(BaseModel):
+    """The OpenFaaS host: where the functions find their secrets, and how the bucket monitor
+    (`facereel watch --invoke URL`) calls them."""
+
+    model_config = FROZEN
+
+    openfaas_secrets: Path = Field(Path("/var/openfaas/secrets"), description="folder of the "
+                                   "functions' OpenFaaS secrets (one file per secret)")
+    invoke_key: SecretStr = Field(SecretStr(""), description="API key `facereel watch "
+                                  "--invoke` sends to the function (Authorization: Bearer)")
+    invoke_timeout: float = Field(900.0, gt=0, description="seconds a synchronous invocation "
+                                  "may take (the function runs a whole video)")
+    invoke_attempts: int = Field(5, ge=1, description="tries per upload and round on connection "
+                                 "errors, 5xx and 429 (backoff from retry_backoff, doubling)")
+
+
 SECTIONS: dict[str, type[BaseModel]] = {
     "recognition": RecognitionSettings,
     "storage": StorageSettings,
     "pipeline": PipelineSettings,
     "http": HttpSettings,
     "image_tier": ImageTierSettings,
+    "openfaas": OpenFaasSettings,
 }

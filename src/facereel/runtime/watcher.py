@@ -1,10 +1,13 @@
-"""Notice new objects in the input bucket and queue them for the split stage.
+"""Notice new objects in the input bucket and hand each to the pipeline, once.
 
 Where the input bucket sends S3 event notifications to an SQS queue (`events_queue`; `facereel
 provision` sets that up), the watcher reads those; otherwise it polls the bucket. Either way it
-keeps a durable cursor (every key and content hash already queued, in SQLite), so an upload
-made while facereel was down is queued when it comes back, and nothing is queued twice for
+keeps a durable cursor (every key and content hash already handed over, in SQLite), so an
+upload made while facereel was down is handed over when it comes back, and nothing twice for
 the same content.
+
+What "handing over" means is injected (`Send`): queueing the split stage's message (`up`,
+`facereel watch`), or invoking an OpenFaaS function (`facereel watch --invoke URL`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from facereel.errors import FacereelError
 from facereel.pipeline.publishing import publish_result
 from facereel.pipeline.submit import submit
 from facereel.pipeline.wiring import Ports
-from facereel.ports.objectstore import ObjectInfo
+from facereel.ports.objectstore import ObjectInfo, ObjectStore
 from facereel.ports.objectstore.s3_events import parse_s3_event
 from facereel.ports.queue import Queue
 from facereel.ports.sqlite_db import SqliteDatabase
@@ -32,6 +35,18 @@ from facereel.ports.sqlite_db import SqliteDatabase
 log = logging.getLogger(__name__)
 RECONCILE_S = 300.0  # with S3 events, list the bucket this often anyway (events can be lost)
 IDLE_POLL_S = 5.0  # a quiet remote bucket is listed at least this often
+# Hand one upload (key, etag, size) over; True when it was delivered (the cursor then
+# remembers it), False when it was not and should not be retried in this process (the sender
+# said why). `SenderUnavailableError` means "not now": the round stops and the next one tries
+# again; any other FacereelError is this entry's problem and the round goes on.
+Send = Callable[[str, str, int], bool]
+Record = Callable[[str, str, str, str], None]  # (key, etag, code, message): an error result
+
+
+class SenderUnavailableError(FacereelError):
+    """Whatever takes the uploads (a function, a queue) cannot take any now."""
+
+    code = "sender_unavailable"
 
 
 class SeenCursor:
@@ -58,28 +73,33 @@ class SeenCursor:
 
 
 class Watcher:
-    """Queues each new or changed object of the input bucket, once.
+    """Hands each new or changed object of the input bucket over (`send`), once.
 
     With an events queue (`events_queue`, wired to the bucket by `facereel provision`) it
     reacts to S3 notifications and still lists the bucket every `RECONCILE_S` seconds, since
     a notification can be lost; without one it polls the listing."""
 
-    def __init__(self, ports: Ports, pipeline: PipelineSettings, cursor: SeenCursor,
+    def __init__(self, input_bucket: ObjectStore, pipeline: PipelineSettings,
+                 cursor: SeenCursor, send: Send, record: Record,
                  events: Queue | None = None) -> None:
-        self.ports = ports
+        self.input = input_bucket
         self.pipeline = pipeline
         self.cursor = cursor
+        self.send = send
+        self.record = record  # publishes an error result for an entry that is refused
         self.events = events
         self.reconcile_s = RECONCILE_S
 
     def _listing(self) -> Iterable[ObjectInfo]:
         # a file still being copied into a folder bucket keeps changing: wait until it settles
-        return self.ports.input.list(settled_s=self.pipeline.settle)
+        return self.input.list(settled_s=self.pipeline.settle)
 
-    def submit(self, key: str, etag: str, size: int = 0) -> None:
-        """Queue one input object for the pipeline (then remember it)."""
-        submit(self.ports, key, etag, size)
-        self.cursor.mark(key, etag)  # after sending: a crash in between re-sends (harmless)
+    def submit(self, key: str, etag: str, size: int = 0) -> bool:
+        """Hand one input object over, then remember it (only once it was delivered)."""
+        delivered = self.send(key, etag, size)
+        if delivered:  # after sending: a crash in between re-sends (harmless)
+            self.cursor.mark(key, etag)
+        return delivered
 
     def poll_once(self) -> int:
         """Queue every object that is new or whose content changed; returns how many. An
@@ -94,9 +114,10 @@ class Watcher:
             try:
                 if info.problem:
                     self._refuse(info, tag)
-                else:
-                    self.submit(info.key, info.etag, info.size)
+                elif self.submit(info.key, info.etag, info.size):
                     queued += 1
+            except SenderUnavailableError:
+                raise  # nothing can be handed over now: the next round tries again
             except FacereelError as exc:
                 log.error("could not queue %s: %s", info.key, exc, extra={"key": info.key})
         if queued:
@@ -106,9 +127,8 @@ class Watcher:
     def _refuse(self, info: ObjectInfo, tag: str) -> None:
         name = info.key.rsplit("/", 1)[-1]
         log.warning("refusing %s: %s", info.key, info.problem, extra={"key": info.key})
-        result = error_result(name, "not_regular_file", f"{info.key}: {info.problem}; only "
-                              "regular files in the bucket are processed")
-        publish_result(self.ports, info.key, tag, result)
+        self.record(info.key, tag, "not_regular_file", f"{name}: {info.problem}; only regular "
+                    "files in the bucket are processed")
         self.cursor.mark(info.key, tag)
 
     def drain_events(self, wait_s: float) -> int:
@@ -117,8 +137,8 @@ class Watcher:
         queued = 0
         for message in self.events.receive(10, wait_s):
             for event in parse_s3_event(message.body):
-                if event.bucket == self.ports.input.bucket:
-                    self.submit(event.key, event.etag, event.size)
+                if event.bucket == self.input.bucket and self.submit(event.key, event.etag,
+                                                                     event.size):
                     queued += 1
             self.events.ack(message)
         if queued:
@@ -145,7 +165,7 @@ class Watcher:
         """Poll a folder at the set interval (a listing is a few stats); a remote bucket, whose
         listing is a billed request that parses every key, twice as late after each quiet
         round, up to `IDLE_POLL_S`, and at the set interval again once uploads come."""
-        if queued or not self.ports.input.remote:
+        if queued or not self.input.remote:
             return self.pipeline.poll_interval
         return min(max(self.pipeline.poll_interval, IDLE_POLL_S), delay * 2)
 
@@ -155,15 +175,30 @@ class Watcher:
     def _safely(self, work: Callable[[], object]) -> object:
         try:
             return work()
+        except FacereelError as exc:  # said in one line: storage or function unavailable
+            log.error("watcher round failed (%s): %s; retrying", exc.code, exc.message)
+            time.sleep(1.0)
+            return None
         except Exception:  # a storage hiccup must not end the watcher; it retries next round
             log.exception("watcher round failed; retrying")
             time.sleep(1.0)
             return None
 
 
-def watcher_for(settings: Settings, ports: Ports) -> Watcher:
-    """The watcher of `up` and `facereel watch`: its cursor in the data directory, and the
-    events queue when one is configured (the bucket is wired to it by `facereel provision`)."""
+def queue_sender(ports: Ports) -> Send:
+    """Hand uploads over by queueing the pipeline's first message (and marking the row)."""
+
+    def send(key: str, etag: str, size: int) -> bool:
+        submit(ports, key, etag, size)
+        return True
+
+    return send
+
+
+def watcher_for(settings: Settings, ports: Ports, send: Send | None = None) -> Watcher:
+    """The watcher of `up` and `facereel watch`: its cursor in the data directory, the events
+    queue when one is configured (the bucket is wired to it by `facereel provision`), and
+    uploads queued for the pipeline unless another `send` is given."""
     storage = settings.storage
     cursor = SeenCursor(storage.data_dir / "watcher.db", ports.input.bucket)
     events = None
@@ -173,4 +208,16 @@ def watcher_for(settings: Settings, ports: Ports) -> Watcher:
 
         events = SqsQueue(sqs_client(storage), storage.events_queue, storage.visibility,
                           storage.max_attempts)
-    return Watcher(ports, settings.pipeline, cursor, events)
+    return Watcher(ports.input, settings.pipeline, cursor, send or queue_sender(ports),
+                   error_recorder(ports), events)
+
+
+def error_recorder(ports: Ports) -> Record:
+    """Record a refused input as one error result where every input ends (the output bucket
+    and the video's row)."""
+
+    def record(key: str, etag: str, code: str, message: str) -> None:
+        name = key.rsplit("/", 1)[-1] or key
+        publish_result(ports, key, etag, error_result(name, code, message))
+
+    return record

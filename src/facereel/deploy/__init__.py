@@ -1,0 +1,1 @@
+"""Hosts on other platforms, each a thin adapter: event -> delivery -> stage -> send."""
