@@ -7,13 +7,16 @@ missing backend must fail the run instead of silently testing less.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn, TypeVar
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
 
 import pytest
 
+from tests.conftest import REPO_ROOT
 from tests.support.servers import (
     MotoServer,
     SeaweedServer,
@@ -54,3 +57,16 @@ def moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     """A moto server emulating S3, SQS and DynamoDB."""
     with _running(MotoServer(tmp_path_factory.mktemp("moto"))) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def security_report() -> Iterator[dict[str, Any]]:
+    """What the hardening tests tried and what held, written to
+    test-artifacts/security-report.json at the end of the session."""
+    report: dict[str, Any] = {}
+    yield report
+    if report:
+        folder = Path(os.environ.get("FACEREEL_ARTIFACTS", REPO_ROOT / "test-artifacts"))
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "security-report.json").write_text(json.dumps(report, indent=1,
+                                                                sort_keys=True))

@@ -370,7 +370,8 @@ def test_path_traversal_is_refused_and_nothing_lands_outside_the_data_dir(
     stored = live.client.post("/v1/videos", files={"file": ("../../escape.mp4", data)},
                               headers=AUTH)
     assert stored.status_code == 202 and stored.json()["key"] == "escape.mp4"
-    for key in ("../escape.mp4", "/abs.mp4", "a/../../b.mp4", "nul\x00.mp4"):
+    for key in ("../escape.mp4", "/abs.mp4", "a/../../b.mp4", "nul\x00.mp4",
+                ".facereel/meta/planted.mp4"):
         response = live.client.post("/v1/videos", files={"file": ("ok.mp4", data)},
                                     data={"key": key}, headers=AUTH)
         assert response.status_code == 400, key
@@ -399,6 +400,10 @@ def test_metrics_and_documents(live: Live) -> None:
         assert path in schema["paths"], path
     docs = live.client.get("/docs", headers=AUTH)
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    assert "cdn." not in docs.text and "https://" not in docs.text, "nothing from a CDN"
+    script = live.client.get("/docs/swagger-ui-bundle.js", headers=AUTH)
+    assert script.status_code == 200 and len(script.content) > 100_000
+    assert live.client.get("/docs/swagger-ui-bundle.js").status_code == 401
 
 
 def test_an_image_nobody_answers_times_out(tmp_path: Path) -> None:

@@ -81,8 +81,9 @@ def busy_worker(pipeline: Pipeline) -> int | None:
 
 
 @pytest.mark.slow
-def test_killed_workers_lose_nothing_and_duplicate_nothing(cse546: Path, clips: dict[str, Path],
-                                                          tmp_path: Path) -> None:
+def test_killed_workers_lose_nothing_and_duplicate_nothing(
+        cse546: Path, clips: dict[str, Path], tmp_path: Path,
+        security_report: dict[str, Any]) -> None:
     pipeline = Pipeline(tmp_path / "state")
     pipeline.prepare(cse546)
     bad = make_bad_inputs(tmp_path / "bad", clips["test_5"])
@@ -119,4 +120,7 @@ def test_killed_workers_lose_nothing_and_duplicate_nothing(cse546: Path, clips: 
     codes = {stem: doc.get("error", {}).get("code") for stem, doc in docs.items() if "bad" in stem}
     assert codes == {"bad_zero": "empty_file", "bad_truncated": "truncated",
                      "bad_notes": "not_media", "%2E%2E/bad_zero": "invalid_key"}, codes
+    security_report["worker kills and a power cut"] = {
+        "videos": 104, "workers_killed_mid_message": handed_back, "whole_service_kills": 1,
+        "lost": 0, "duplicated": 0, "dead_letters": status["dead_letters"]}
     del bad

@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -35,7 +36,8 @@ def _spooled(server: ApiServer) -> list[Path]:
     return list(uploads.rglob("*")) if uploads.exists() else []
 
 
-def test_a_huge_body_without_a_key_is_refused_before_a_byte_is_read(server: ApiServer) -> None:
+def test_a_huge_body_without_a_key_is_refused_before_a_byte_is_read(
+        server: ApiServer, security_report: dict[str, Any]) -> None:
     for path, kind in (("/v1/recognize", "application/json"),
                        ("/v1/videos", "multipart/form-data; boundary=x")):
         sock = server.connect()
@@ -46,6 +48,7 @@ def test_a_huge_body_without_a_key_is_refused_before_a_byte_is_read(server: ApiS
         sock.close()
         assert status == 401 and b"unauthorized" in raw, raw
     assert _spooled(server) == [], "nothing was spooled to disk"
+    security_report["1 GB body without a key"] = "401 after its headers, nothing read or spooled"
 
 
 def test_a_chunked_body_without_a_key_is_refused_at_its_headers(server: ApiServer) -> None:
@@ -135,7 +138,7 @@ def test_the_session_cookie_cannot_be_used_cross_site_or_after_logout(server: Ap
 
 
 def test_connections_that_never_finish_their_headers_cannot_deny_service(
-        server: ApiServer) -> None:
+        server: ApiServer, security_report: dict[str, Any]) -> None:
     idle = []
     for _ in range(200):  # over three times the pending limit of this server (64)
         sock = server.connect()
@@ -145,8 +148,12 @@ def test_connections_that_never_finish_their_headers_cannot_deny_service(
     answer = httpx.get(f"http://{server.host}:{server.port}/healthz", timeout=10)
     assert answer.status_code == 200 and time.monotonic() - started < 5
     assert server.pending.closed_for_room >= 200 - 64, "the oldest waiting ones were closed"
+    latency = time.monotonic() - started
     time.sleep(1.5)  # past the header timeout: the rest are closed too
     assert len(server.pending.waiting) == 0
+    security_report["200 connections with unfinished headers (limit 64)"] = {
+        "healthz_seconds": round(latency, 3), "closed_for_room": server.pending.closed_for_room,
+        "closed_for_timeout": server.pending.closed_for_timeout}
     for sock in idle:
         sock.close()
 
@@ -165,7 +172,8 @@ def tiny_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-def test_a_full_disk_is_507_not_500(tiny_disk: Path, clips: dict[str, Path]) -> None:
+def test_a_full_disk_is_507_not_500(tiny_disk: Path, clips: dict[str, Path],
+                                    security_report: dict[str, Any]) -> None:
     settings = Settings(data_dir=tiny_disk / "data", api_keys=KEY)
     with api_server(settings) as running:
         url = f"http://{running.host}:{running.port}"
@@ -182,3 +190,4 @@ def test_a_full_disk_is_507_not_500(tiny_disk: Path, clips: dict[str, Path]) -> 
             assert video.json()["error"]["code"] == "storage_full"
             filler.unlink()
             assert client.post("/v1/people", json={"name": "Ada"}).status_code == 201
+    security_report["full disk"] = "POST /v1/people and /v1/videos 507, then 201 once freed"

@@ -10,6 +10,7 @@ import json
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -45,8 +46,8 @@ def _poll_within(settings: Settings, seconds: float = 20.0) -> int:
 
 
 def test_hostile_entries_cost_one_error_record_each(local_settings: Settings,
-                                                   clips: dict[str, Path],
-                                                   tmp_path: Path) -> None:
+                                                   clips: dict[str, Path], tmp_path: Path,
+                                                   security_report: dict[str, Any]) -> None:
     folder = local_settings.data_dir / "buckets" / "input"
     folder.mkdir(parents=True)
     outside = tmp_path / "outside.mp4"
@@ -69,6 +70,8 @@ def test_hostile_entries_cost_one_error_record_each(local_settings: Settings,
         "error"]["message"]
     queued = ports.queues["split"].receive(10)
     assert sorted(m.body["key"] for m in queued) == sorted([LONG, "e-inside.mp4", "z-last.mp4"])
+    security_report["input folder: pipe, /dev/zero link, outside link, 244-byte name"] = (
+        "3 error records, 3 queued, no round blocked")
 
 
 def test_a_long_name_round_trips_and_a_too_long_one_is_refused(tmp_path: Path) -> None:
