@@ -30,6 +30,7 @@ from facereel.config.legacy_env import legacy_settings
 from facereel.config.sections import (
     SECTIONS,
     BucketSettings,
+    DeploySettings,
     HttpSettings,
     ImageTierSettings,
     PipelineSettings,
@@ -39,8 +40,9 @@ from facereel.config.sections import (
 )
 from facereel.errors import ConfigError
 
-__all__ = ["BucketSettings", "HttpSettings", "ImageTierSettings", "PipelineSettings",
-           "RecognitionSettings", "Settings", "StorageSettings", "flat_names", "secret"]
+__all__ = ["BucketSettings", "DeploySettings", "HttpSettings", "ImageTierSettings",
+           "PipelineSettings", "RecognitionSettings", "Settings", "StorageSettings",
+           "flat_names", "secret"]
 
 PREFIX = "FACEREEL_"
 ALIASES = {"segment": "window"}  # old flat names of renamed fields
@@ -181,6 +183,7 @@ class Settings(BaseSettings):
     pipeline: PipelineSettings = PipelineSettings()
     http: HttpSettings = HttpSettings()
     image_tier: ImageTierSettings = ImageTierSettings()
+    deploy: DeploySettings = DeploySettings()
 
     def with_overrides(self, **values: Any) -> Settings:
         """A copy with the given non-None values replaced (command-line options), validated
