@@ -30,7 +30,11 @@ CONVERTER_VERSION = "1"
 
 
 def cached_model(weights: Path, cache_dir: Path | None) -> Path | bytes:
-    """The converted model: a cached file when a cache folder is usable, else bytes."""
+    """The converted model: a file in `cache_dir` (converted and written there on first use),
+    or bytes when there is no cache folder. A cached file is only read, so a read-only cache
+    built ahead of time (`facereel models prepare`, as in the Lambda image) works; a cache
+    that lacks the model and cannot take it is a clear error, not a silent conversion in
+    every process."""
     if cache_dir is None:
         return convert_resnet(weights)
     stat = weights.stat()
@@ -38,17 +42,33 @@ def cached_model(weights: Path, cache_dir: Path | None) -> Path | bytes:
     target = cache_dir / f"dlib-resnet-{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
     if target.is_file():
         return target
-    model = convert_resnet(weights)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         fd, temporary = tempfile.mkstemp(dir=cache_dir, suffix=".part")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(model)
-        Path(temporary).replace(target)  # atomic: concurrent workers never see half a file
     except OSError as exc:
-        log.warning("cannot cache the converted model in %s: %s", cache_dir, exc)
-        return model
+        raise _unwritable(target, exc) from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(convert_resnet(weights))
+        # mkstemp makes it private; readable by all, since an image built as root is run by
+        # another user (Lambda's)
+        Path(temporary).chmod(0o644)
+        Path(temporary).replace(target)  # atomic: concurrent workers never see half a file
+    except BaseException as exc:
+        Path(temporary).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _unwritable(target, exc) from exc
+        raise
+    log.info("converted model cached at %s", target)
     return target
+
+
+def _unwritable(target: Path, exc: OSError) -> ModelNotAvailableError:
+    return ModelNotAvailableError(
+        f"the converted model {target.name} is not in the cache {target.parent}, which cannot "
+        f"take it ({exc.strerror or exc}): build it there beforehand with `facereel models "
+        f"prepare --cache-dir {target.parent}`, or point FACEREEL_CACHE_DIR at a writable "
+        "folder")
 
 
 @register_embedder(RESNET_MODEL, "onnx")
