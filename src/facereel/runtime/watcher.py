@@ -9,6 +9,7 @@ the same content.
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
@@ -16,18 +17,27 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Protocol
 
 from facereel.config import Settings
 from facereel.config.sections import PipelineSettings
-from facereel.pipeline.submit import submit
+from facereel.pipeline.submit import Send, submit
 from facereel.pipeline.wiring import Ports
-from facereel.ports.objectstore import ObjectInfo
+from facereel.ports.objectstore import ObjectInfo, ObjectNotFoundError, ObjectStore
 from facereel.ports.objectstore.s3_events import parse_s3_event
 from facereel.ports.queue import Queue
 from facereel.ports.sqlite_db import SqliteDatabase
 
 log = logging.getLogger(__name__)
 RECONCILE_S = 300.0  # with S3 events, list the bucket this often anyway (events can be lost)
+
+
+class Cursor(Protocol):
+    """Which (key, etag) pairs of the input bucket have been queued: the watcher's memory."""
+
+    def known(self) -> dict[str, str]: ...
+
+    def mark(self, key: str, etag: str) -> None: ...
 
 
 class SeenCursor:
@@ -53,6 +63,34 @@ class SeenCursor:
                        (self.bucket, key, etag, time.time()))
 
 
+class BucketCursor:
+    """The cursor as one JSON object in a bucket, for a host without a disk of its own (a
+    scheduled Lambda polling a Ceph bucket). Read once per round; every mark writes it back,
+    so a round cut short re-queues at most the upload it was on. One poller at a time (the
+    template reserves a concurrency of 1)."""
+
+    def __init__(self, store: ObjectStore, key: str) -> None:
+        self.store = store
+        self.key = key
+        self._seen: dict[str, str] | None = None
+
+    def known(self) -> dict[str, str]:
+        try:
+            seen = json.loads(self.store.get_bytes(self.key))
+        except ObjectNotFoundError:
+            seen = {}
+        self._seen = {str(k): str(v) for k, v in dict(seen).items()}
+        return dict(self._seen)
+
+    def mark(self, key: str, etag: str) -> None:
+        if self._seen is None:
+            self.known()
+        assert self._seen is not None
+        self._seen[key] = etag
+        self.store.put_bytes(self.key, json.dumps(self._seen, sort_keys=True).encode(),
+                             content_type="application/json")
+
+
 class Watcher:
     """Queues each new or changed object of the input bucket, once.
 
@@ -60,9 +98,10 @@ class Watcher:
     reacts to S3 notifications and still lists the bucket every `RECONCILE_S` seconds, since
     a notification can be lost; without one it polls the listing."""
 
-    def __init__(self, ports: Ports, pipeline: PipelineSettings, cursor: SeenCursor,
-                 events: Queue | None = None) -> None:
+    def __init__(self, ports: Ports, pipeline: PipelineSettings, cursor: Cursor,
+                 events: Queue | None = None, send: Send | None = None) -> None:
         self.ports = ports
+        self.send = send  # how the first message is handed on (default: the split queue)
         self.pipeline = pipeline
         self.cursor = cursor
         self.events = events
@@ -74,7 +113,7 @@ class Watcher:
 
     def submit(self, key: str, etag: str, size: int = 0) -> None:
         """Queue one input object for the pipeline (then remember it)."""
-        submit(self.ports, key, etag, size)
+        submit(self.ports, key, etag, size, self.send)
         self.cursor.mark(key, etag)  # after sending: a crash in between re-sends (harmless)
 
     def poll_once(self) -> int:
