@@ -1,13 +1,13 @@
 """Events shaped exactly as AWS delivers them (field for field, from AWS's documentation of S3
-notifications, SQS event source records and EventBridge scheduled events), and the one
-difference moto has: it puts keys in S3 notifications unencoded, where S3 URL-encodes them."""
+notifications, SQS event source records and EventBridge scheduled events), and a fix for
+moto releases that put keys in S3 notifications unencoded, where S3 URL-encodes them."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, unquote_plus
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's default account
@@ -69,12 +69,14 @@ def scheduled_event() -> dict[str, Any]:
             "resources": [f"arn:aws:events:{REGION}:{ACCOUNT}:rule/facereel-poll"], "detail": {}}
 
 
-def reencode_moto_notification(body: str) -> str:
-    """moto writes S3 keys into notifications as they are; S3 URL-encodes them. Re-encode, so
-    functions see what AWS would send them."""
+def as_aws_sends(body: str, uploaded: set[str]) -> str:
+    """An S3 notification from moto with its keys as S3 writes them. Older moto releases put
+    keys in unencoded, S3 URL-encodes them (moto 5.2 does too): a key that is one of the
+    `uploaded` keys as it is, and not their encoding, is encoded."""
     doc = json.loads(body)
     for record in doc.get("Records") or []:
         obj = record.get("s3", {}).get("object", {})
-        if "key" in obj:
-            obj["key"] = aws_key(obj["key"])
+        key = obj.get("key")
+        if key in uploaded and unquote_plus(key) not in uploaded:
+            obj["key"] = aws_key(key)
     return json.dumps(doc)

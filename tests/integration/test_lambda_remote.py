@@ -1,0 +1,157 @@
+"""The Lambda handler end to end, as Lambda runs it: each function of the template is the real
+`awslambdaric` client in its own process, driven by a Runtime API stub, against S3, SQS and
+DynamoDB on moto (and S3 on SeaweedFS). Uploads become S3 -> SQS notifications, which are
+fed to the functions the way an event source mapping would (keys re-encoded as AWS encodes
+them: moto does not), until the output bucket holds every result."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from facereel.pipeline.definition import STAGE_NAMES
+from facereel.ports.objectstore.s3 import make_s3_client
+from facereel.ports.queue.sqs import make_sqs_client
+from tests.conftest import CLIP_PEOPLE
+from tests.support.aws_shapes import as_aws_sends, scheduled_event, sqs_event, sqs_record
+from tests.support.esm import EventSourceMapping, drain
+from tests.support.lambda_runtime import LambdaFunction
+from tests.support.pipeline import Pipeline, s3_buckets
+from tests.support.servers import MotoServer, SeaweedServer
+
+INGEST = "ingest"  # the function without a stage: uploads start the pipeline
+KEYS = {"test_0": "test_0 été.mp4", "test_1": "test_1+x 100%.mp4"}  # others: "<clip> clip.mp4"
+
+
+def aws_env(moto: MotoServer, suffix: str) -> dict[str, str]:
+    """A deployment's settings: queues and tables on moto, named with `suffix`."""
+    return {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1", "FACEREEL_QUEUE_BACKEND": "sqs",
+            "FACEREEL_SQS_ENDPOINT": moto.endpoint, "FACEREEL_QUEUE_PREFIX": f"fr-{suffix}",
+            "FACEREEL_FUNCTION_PREFIX": f"fr-{suffix}",
+            "FACEREEL_METADATA_BACKEND": "dynamodb", "FACEREEL_DYNAMODB_ENDPOINT": moto.endpoint,
+            "TABLE_NAME": f"people-{suffix}", "FACEREEL_VIDEOS_TABLE": f"videos-{suffix}",
+            "FACEREEL_WINDOWS_TABLE": f"windows-{suffix}", "FACEREEL_VISIBILITY": "60"}
+
+
+@contextmanager
+def deployed(tmp_path: Path, env: dict[str, str], roles: tuple[str, ...],
+             calls: Path) -> Iterator[dict[str, LambdaFunction]]:
+    """The functions `roles` (a stage, or INGEST), each an awslambdaric process."""
+    with ExitStack() as stack:
+        functions = {}
+        for role in roles:
+            stage = {} if role == INGEST else {"FACEREEL_STAGE": role}
+            name = f"{env['FACEREEL_FUNCTION_PREFIX']}-{role}"
+            function = LambdaFunction(tmp_path / "functions", name,
+                                      {**env, **stage, "FACEREEL_DATA_DIR": str(tmp_path / "rw")},
+                                      calls)
+            functions[role] = stack.enter_context(function)
+        yield functions
+
+
+def upload(s3: Any, bucket: str, clips: dict[str, Path], names: list[str]) -> dict[str, str]:
+    """Clip name -> its key in the input bucket."""
+    keys = {name: KEYS.get(name, f"{name} clip.mp4") for name in names}
+    for name, key in keys.items():
+        s3.upload_file(str(clips[name]), bucket, key)
+    return keys
+
+
+def results(s3: Any, bucket: str) -> dict[str, bytes]:
+    listing = s3.list_objects_v2(Bucket=bucket).get("Contents") or []
+    return {o["Key"]: s3.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+            for o in listing}
+
+
+def check_right(outputs: dict[str, bytes], keys: dict[str, str]) -> None:
+    for clip, key in keys.items():
+        stem = key.rsplit(".", 1)[0]
+        assert {f"{stem}.json", f"{stem}.txt", f"{stem}.csv"} <= set(outputs), stem
+        doc = json.loads(outputs[f"{stem}.json"])
+        assert doc["video"] == key and doc["people"][0]["person"] == CLIP_PEOPLE[clip], doc
+    assert len(outputs) == 3 * len(keys)
+
+
+def read_calls(path: Path) -> list[dict[str, str]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_the_functions_on_moto(moto: MotoServer, cse546: Path, clips: dict[str, Path],
+                               tmp_path: Path) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    env = {**aws_env(moto, suffix), **s3_buckets(moto.endpoint, suffix),
+           "FACEREEL_EVENTS_QUEUE": f"fr-{suffix}-uploads"}
+    Pipeline(tmp_path / "admin", env).prepare(cse546)  # provision, gallery, people
+    s3 = make_s3_client(moto.endpoint, "us-east-1", "testing", "testing")
+    sqs = make_sqs_client(moto.endpoint, "us-east-1", "testing", "testing")
+    calls = tmp_path / "calls.jsonl"
+    with deployed(tmp_path, env, (INGEST, *STAGE_NAMES), calls) as functions:
+        keys = upload(s3, f"input-{suffix}", clips, sorted(CLIP_PEOPLE))
+        uploaded = set(keys.values())
+        mappings = [EventSourceMapping(sqs, f"fr-{suffix}-uploads", functions[INGEST], 10,
+                                       lambda body: as_aws_sends(body, uploaded))]
+        mappings += [EventSourceMapping(sqs, f"fr-{suffix}-{stage}", functions[stage])
+                     for stage in STAGE_NAMES]
+        drain(mappings, lambda: len(results(s3, f"output-{suffix}")) >= 3 * len(keys))
+        outputs = results(s3, f"output-{suffix}")
+        check_right(outputs, keys)
+        assert all(failed == [] for m in mappings for failed in m.failures)
+        ingest, publish = mappings[0], mappings[-1]
+        assert {r["body"] for r in ingest.delivered} and all(
+            "+" in r["body"] or "%" in r["body"] for r in ingest.delivered
+            if "test_0" in r["body"] or "test_1" in r["body"]), "keys arrived URL-encoded"
+
+        # a poisoned record comes back alone; a redelivered one writes no duplicate
+        stage1_before = results(s3, f"stage-1-{suffix}")
+        again = dict(publish.delivered[0], messageId="again")
+        again["attributes"] = dict(again["attributes"], ApproximateReceiveCount="2")
+        poison = sqs_record(f"fr-{suffix}-publish", "{poison", "poison")
+        answer = functions["publish"].invoke(sqs_event(poison, again))
+        assert answer.ok and answer.payload == {"batchItemFailures": [{"itemIdentifier":
+                                                                        "poison"}]}
+        upload_again = dict(ingest.delivered[0], messageId="upload-again")
+        assert functions[INGEST].invoke(sqs_event(upload_again)).payload == {
+            "batchItemFailures": []}
+        assert sqs.receive_message(QueueUrl=mappings[1].url).get("Messages") is None, \
+            "a repeated S3 event starts nothing"
+        assert results(s3, f"output-{suffix}") == outputs
+        assert set(results(s3, f"stage-1-{suffix}")) == set(stage1_before)
+    assert not (tmp_path / "rw").exists(), "functions write nothing but /tmp"
+    assert {c["function"] for c in read_calls(calls)} == {
+        f"fr-{suffix}-{role}" for role in (INGEST, *STAGE_NAMES) if role != "analyze"}
+
+
+@pytest.mark.slow
+def test_a_polled_bucket_on_seaweedfs(moto: MotoServer, seaweed: SeaweedServer, cse546: Path,
+                                      clips: dict[str, Path], tmp_path: Path) -> None:
+    """Hybrid: the buckets on an S3-compatible server that cannot notify AWS; a scheduled
+    function polls the input bucket, remembering what it started in a cursor object."""
+    suffix = uuid.uuid4().hex[:8]
+    env = {**aws_env(moto, suffix), **s3_buckets(seaweed.endpoint, suffix)}
+    for bucket in ("INPUT", "STAGE1", "OUTPUT"):
+        env[f"FACEREEL_{bucket}__ACCESS_KEY"] = seaweed.access_key
+        env[f"FACEREEL_{bucket}__SECRET_KEY"] = seaweed.secret_key
+    Pipeline(tmp_path / "admin", env).prepare(cse546)
+    s3 = make_s3_client(seaweed.endpoint, "us-east-1", seaweed.access_key, seaweed.secret_key)
+    sqs = make_sqs_client(moto.endpoint, "us-east-1", "testing", "testing")
+    calls = tmp_path / "calls.jsonl"
+    roles = ("split", "recognize", "publish")
+    with deployed(tmp_path, env, (INGEST, *roles), calls) as functions:
+        keys = upload(s3, f"input-{suffix}", clips, ["test_1", "test_5", "test_6"])
+        assert functions[INGEST].invoke(scheduled_event()).payload == {"started": 3}
+        mappings = [EventSourceMapping(sqs, f"fr-{suffix}-{stage}", functions[stage])
+                    for stage in roles]
+        drain(mappings, lambda: len(results(s3, f"output-{suffix}")) >= 3 * len(keys))
+        check_right(results(s3, f"output-{suffix}"), keys)
+        assert functions[INGEST].invoke(scheduled_event()).payload == {"started": 0}, \
+            "the cursor remembers what was started"
+    cursor = json.loads(results(s3, f"stage-1-{suffix}")[f"ingest/cursor-input-{suffix}.json"])
+    assert sorted(cursor) == sorted(keys.values())
