@@ -1,8 +1,9 @@
 """The Lambda handler end to end, as Lambda runs it: each function of the template is the real
 `awslambdaric` client in its own process, driven by a Runtime API stub, against S3, SQS and
 DynamoDB on moto (and S3 on SeaweedFS). Uploads become S3 -> SQS notifications, which are
-fed to the functions the way an event source mapping would (keys re-encoded as AWS encodes
-them: moto does not), until the output bucket holds every result."""
+fed to the functions the way an event source mapping would (keys URL-encoded as AWS encodes
+them), until the output bucket holds every result. Every AWS call each function's code makes
+is recorded and checked against that function's policy in deploy/aws/template.yaml."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from facereel.pipeline.definition import STAGE_NAMES
 from facereel.ports.objectstore.s3 import make_s3_client
 from facereel.ports.queue.sqs import make_sqs_client
 from tests.conftest import CLIP_PEOPLE
+from tests.support import cfn
 from tests.support.aws_shapes import as_aws_sends, scheduled_event, sqs_event, sqs_record
 from tests.support.esm import EventSourceMapping, drain
 from tests.support.lambda_runtime import LambdaFunction
@@ -26,6 +28,7 @@ from tests.support.pipeline import Pipeline, s3_buckets
 from tests.support.servers import MotoServer, SeaweedServer
 
 INGEST = "ingest"  # the function without a stage: uploads start the pipeline
+POLLER = "poller"  # hybrid: the scheduled function polling an input bucket that cannot notify
 KEYS = {"test_0": "test_0 été.mp4", "test_1": "test_1+x 100%.mp4"}  # others: "<clip> clip.mp4"
 
 
@@ -47,7 +50,7 @@ def deployed(tmp_path: Path, env: dict[str, str], roles: tuple[str, ...],
     with ExitStack() as stack:
         functions = {}
         for role in roles:
-            stage = {} if role == INGEST else {"FACEREEL_STAGE": role}
+            stage = {"FACEREEL_STAGE": role} if role in STAGE_NAMES else {}
             name = f"{env['FACEREEL_FUNCTION_PREFIX']}-{role}"
             function = LambdaFunction(tmp_path / "functions", name,
                                       {**env, **stage, "FACEREEL_DATA_DIR": str(tmp_path / "rw")},
@@ -81,6 +84,34 @@ def check_right(outputs: dict[str, bytes], keys: dict[str, str]) -> None:
 
 def read_calls(path: Path) -> list[dict[str, str]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def template_parameters(suffix: str, input_endpoint: str = "") -> dict[str, str]:
+    """The template's parameters that name what these tests deployed."""
+    return {"Prefix": f"fr-{suffix}", "InputBucketName": f"input-{suffix}",
+            "Stage1BucketName": f"stage-1-{suffix}", "OutputBucketName": f"output-{suffix}",
+            "EventsQueueName": f"fr-{suffix}-uploads", "PeopleTableName": f"people-{suffix}",
+            "VideosTableName": f"videos-{suffix}", "WindowsTableName": f"windows-{suffix}",
+            "InputEndpoint": input_endpoint}
+
+
+def check_least_privilege(calls: list[dict[str, str]], parameters: dict[str, str]) -> None:
+    """Every AWS call each function made is allowed by that function's own policy in the
+    template (a bucket on another endpoint is not AWS's to allow)."""
+    resolved = cfn.Resolved(cfn.load(), parameters)
+    elsewhere = {parameters["InputBucketName"]} if parameters["InputEndpoint"] else set()
+    checked = 0
+    for call in calls:
+        if call.get("Bucket") in elsewhere:
+            continue
+        action, resource = cfn.action_and_resource(call)
+        statements = resolved.statements(call["function"])
+        assert cfn.allows(statements, action, resource), f"not allowed by the policy: {call}"
+        checked += 1
+    assert checked > 0
+    publish = resolved.statements(f"{parameters['Prefix']}-publish")
+    assert not cfn.allows(publish, "s3:PutObject", f"arn:aws:s3:::{parameters['InputBucketName']}"
+                          "/x.mp4"), "the check can fail"
 
 
 @pytest.mark.slow
@@ -125,8 +156,10 @@ def test_the_functions_on_moto(moto: MotoServer, cse546: Path, clips: dict[str, 
         assert results(s3, f"output-{suffix}") == outputs
         assert set(results(s3, f"stage-1-{suffix}")) == set(stage1_before)
     assert not (tmp_path / "rw").exists(), "functions write nothing but /tmp"
-    assert {c["function"] for c in read_calls(calls)} == {
+    recorded = read_calls(calls)
+    assert {c["function"] for c in recorded} == {
         f"fr-{suffix}-{role}" for role in (INGEST, *STAGE_NAMES) if role != "analyze"}
+    check_least_privilege(recorded, template_parameters(suffix))
 
 
 @pytest.mark.slow
@@ -144,14 +177,15 @@ def test_a_polled_bucket_on_seaweedfs(moto: MotoServer, seaweed: SeaweedServer, 
     sqs = make_sqs_client(moto.endpoint, "us-east-1", "testing", "testing")
     calls = tmp_path / "calls.jsonl"
     roles = ("split", "recognize", "publish")
-    with deployed(tmp_path, env, (INGEST, *roles), calls) as functions:
+    with deployed(tmp_path, env, (POLLER, *roles), calls) as functions:
         keys = upload(s3, f"input-{suffix}", clips, ["test_1", "test_5", "test_6"])
-        assert functions[INGEST].invoke(scheduled_event()).payload == {"started": 3}
+        assert functions[POLLER].invoke(scheduled_event()).payload == {"started": 3}
         mappings = [EventSourceMapping(sqs, f"fr-{suffix}-{stage}", functions[stage])
                     for stage in roles]
         drain(mappings, lambda: len(results(s3, f"output-{suffix}")) >= 3 * len(keys))
         check_right(results(s3, f"output-{suffix}"), keys)
-        assert functions[INGEST].invoke(scheduled_event()).payload == {"started": 0}, \
+        assert functions[POLLER].invoke(scheduled_event()).payload == {"started": 0}, \
             "the cursor remembers what was started"
     cursor = json.loads(results(s3, f"stage-1-{suffix}")[f"ingest/cursor-input-{suffix}.json"])
     assert sorted(cursor) == sorted(keys.values())
+    check_least_privilege(read_calls(calls), template_parameters(suffix, seaweed.endpoint))

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 _LOCK = threading.Lock()
-_RESOURCE_PARAMS = ("Bucket", "Key", "Prefix", "QueueUrl", "TableName", "FunctionName")
+_RESOURCE_PARAMS = ("Bucket", "Key", "Prefix", "QueueUrl", "QueueName", "TableName",
+                    "FunctionName")
 
 
-def _record(model: Any, params: dict[str, Any], **_: Any) -> None:
+def _record(params: dict[str, Any], model: Any, **_: Any) -> None:
     entry = {"function": os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""),
              "service": model.service_model.endpoint_prefix, "operation": model.name,
              **{name: params[name] for name in _RESOURCE_PARAMS if name in params}}
@@ -30,7 +31,7 @@ def _install() -> None:
 
     boto3.setup_default_session()
     assert boto3.DEFAULT_SESSION is not None
-    boto3.DEFAULT_SESSION.events.register("before-call", _record)
+    boto3.DEFAULT_SESSION.events.register("before-parameter-build", _record)
 
 
 _install()
