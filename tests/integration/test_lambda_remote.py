@@ -16,13 +16,22 @@ from typing import Any
 
 import pytest
 
+from facereel.deploy.aws_events import chain_payload
 from facereel.pipeline.definition import STAGE_NAMES
 from facereel.ports.objectstore.s3 import make_s3_client
 from facereel.ports.queue.sqs import make_sqs_client
 from tests.conftest import CLIP_PEOPLE
 from tests.support import cfn
-from tests.support.aws_shapes import as_aws_sends, scheduled_event, sqs_event, sqs_record
+from tests.support.aws_shapes import (
+    as_aws_sends,
+    s3_event,
+    s3_record,
+    scheduled_event,
+    sqs_event,
+    sqs_record,
+)
 from tests.support.esm import EventSourceMapping, drain
+from tests.support.invoke_stub import InvokeApiStub
 from tests.support.lambda_runtime import LambdaFunction
 from tests.support.pipeline import Pipeline, s3_buckets
 from tests.support.servers import MotoServer, SeaweedServer
@@ -189,3 +198,51 @@ def test_a_polled_bucket_on_seaweedfs(moto: MotoServer, seaweed: SeaweedServer, 
     cursor = json.loads(results(s3, f"stage-1-{suffix}")[f"ingest/cursor-input-{suffix}.json"])
     assert sorted(cursor) == sorted(keys.values())
     check_least_privilege(read_calls(calls), template_parameters(suffix, seaweed.endpoint))
+
+
+@pytest.mark.slow
+def test_the_original_chain(moto: MotoServer, cse546: Path, clips: dict[str, Path],
+                            tmp_path: Path) -> None:
+    """Chain mode: an S3 event invokes the ingest function, and each stage invokes the next
+    function asynchronously (InvocationType=Event) instead of using a queue. A failing run
+    invokes itself again with the next attempt in the payload; the last failure lands in the
+    on-failure destination (the stage's dead-letter queue)."""
+    suffix = uuid.uuid4().hex[:8]
+    sqs = make_sqs_client(moto.endpoint, "us-east-1", "testing", "testing")
+    s3 = make_s3_client(moto.endpoint, "us-east-1", "testing", "testing")
+    with InvokeApiStub({}, sqs) as lambda_api:
+        env = {**aws_env(moto, suffix), **s3_buckets(moto.endpoint, suffix),
+               "FACEREEL_INVOKE_MODE": "chain", "FACEREEL_LAMBDA_ENDPOINT": lambda_api.endpoint,
+               "FACEREEL_MAX_ATTEMPTS": "2"}
+        Pipeline(tmp_path / "admin", env).prepare(cse546)
+        calls = tmp_path / "calls.jsonl"
+        with deployed(tmp_path, env, (INGEST, "split", "recognize", "publish"),
+                      calls) as functions:
+            lambda_api.functions.update({f.function_name: f for f in functions.values()})
+            keys = upload(s3, f"input-{suffix}", clips, ["test_2", "test_8"])
+            records = [s3_record(f"input-{suffix}", key, s3.head_object(
+                Bucket=f"input-{suffix}", Key=key)["ETag"].strip('"')) for key in keys.values()]
+            assert functions[INGEST].invoke(s3_event(*records)).ok
+            lambda_api.wait_idle()
+            check_right(results(s3, f"output-{suffix}"), keys)
+            order = [(i.function.rsplit("-", 1)[-1], i.payload["body"]["key"])
+                     for i in lambda_api.invocations]
+            for key in keys.values():
+                assert [stage for stage, k in order if k == key] == [
+                    "split", "recognize", "publish"]
+            assert {i.invocation_type for i in lambda_api.invocations} == {"Event"}
+
+            ghost = {"key": "ghost.mp4", "etag": "e1", "result_key": "nowhere/result.json"}
+            payload = chain_payload("publish", ghost, 1)
+            lambda_api.invocations.clear()
+            assert functions["publish"].invoke(payload).ok, "attempt 1 hands on attempt 2"
+            lambda_api.wait_idle()
+        assert [(i.function, i.payload["attempt"]) for i in lambda_api.invocations] == [
+            (f"fr-{suffix}-publish", 2)]
+        dead_url = sqs.get_queue_url(QueueName=f"fr-{suffix}-publish-dead")["QueueUrl"]
+        (dead,) = sqs.receive_message(QueueUrl=dead_url, WaitTimeSeconds=1)["Messages"]
+        record = json.loads(dead["Body"])
+        assert record["requestPayload"] == chain_payload("publish", ghost, 2)
+        assert record["responseContext"]["functionError"] == "Unhandled"
+    check_least_privilege(read_calls(calls), {**template_parameters(suffix),
+                                              "InvokeMode": "chain"})
