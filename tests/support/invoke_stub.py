@@ -12,10 +12,10 @@ import queue
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.support.lambda_runtime import LambdaFunction
+from tests.support.lambda_runtime import LambdaFunction, QuietServer
 from tests.support.servers import HOST
 
 
@@ -34,8 +34,7 @@ class InvokeApiStub:
         self.pending: queue.Queue[Invocation | None] = queue.Queue()
         self.busy = 0  # invocations accepted and not yet finished
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer((HOST, 0), self._handler_class())
-        self.server.daemon_threads = True
+        self.server = QuietServer((HOST, 0), self._handler_class())
         self.threads = [threading.Thread(target=self.server.serve_forever, daemon=True),
                         threading.Thread(target=self._dispatch, daemon=True)]
 

@@ -36,6 +36,15 @@ class Answer:
     payload: Any
 
 
+class QuietServer(ThreadingHTTPServer):
+    """A stopped function drops its long poll mid-request: not worth a traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
+
+
 class RuntimeApiStub:
     """The Runtime API of one function: events go out on `/next`, answers come back."""
 
@@ -45,8 +54,7 @@ class RuntimeApiStub:
         self.answers: dict[str, queue.Queue[Answer]] = {}
         self.polled = threading.Event()  # the runtime has initialised and asked for work
         self.init_error: Any = None
-        self.server = ThreadingHTTPServer((HOST, 0), self._handler_class())
-        self.server.daemon_threads = True
+        self.server = QuietServer((HOST, 0), self._handler_class())
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
