@@ -28,10 +28,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from common import REPO_ROOT, data_dir
+
 sys.path.insert(0, str(REPO_ROOT))
-from bench.common import data_dir  # noqa: E402
-from tests.support.aws_shapes import sqs_event, sqs_record  # noqa: E402
+from tests.support.aws_shapes import sqs_event, sqs_record
 
 GB_SECOND = 0.0000166667
 PER_REQUEST = 0.20 / 1_000_000
