@@ -99,3 +99,17 @@ def test_flat_names_are_unique_across_sections() -> None:
     assert names["api_keys"] == "http" and names["app_workers_max"] == "image_tier"
     assert names["input"] == "storage" and names["gallery_refresh"] == "storage"
     assert names["openfaas_secrets"] == "openfaas" and names["invoke_key"] == "openfaas"
+
+
+def test_deploy_settings_name_a_known_stage(monkeypatch: pytest.MonkeyPatch,
+                                            tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FACEREEL_STAGE", "recognise")  # an old name is the stage it became
+    monkeypatch.setenv("FACEREEL_INVOKE_MODE", "chain")
+    settings = Settings()
+    assert (settings.deploy.stage, settings.deploy.invoke_mode) == ("recognize", "chain")
+    assert settings.deploy.function_name("publish") == "facereel-publish"
+    assert flat_names()["lambda_endpoint"] == "deploy"
+    monkeypatch.setenv("FACEREEL_STAGE", "transcode")
+    with pytest.raises(ValidationError, match="no stage 'transcode'"):
+        Settings()

@@ -1,6 +1,7 @@
 """The `facereel` command line: a thin adapter that parses input, builds Settings, calls the
-library. Commands live by topic: `recognition` (recognize, enroll, gallery, metadata, grade)
-and `pipeline` (up, watch, worker, app-worker, status, workload, provision).
+library. Commands live by topic: `recognition` (recognize, enroll, gallery, metadata, grade),
+`pipeline` (up, watch, worker, app-worker, status, workload, provision) and `models`
+(prepare).
 
 The contract of `recognize --json` (one JSON object per input on stdout) is relied on by scripts.
 """
@@ -11,7 +12,7 @@ import sys
 
 import typer
 
-from facereel.cli import pipeline, recognition
+from facereel.cli import models, pipeline, recognition
 from facereel.cli.common import err
 from facereel.errors import FacereelError
 
@@ -19,6 +20,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Who is in this video? Recognize faces in videos and images.")
 recognition.register(app)
 pipeline.register(app)
+models.register(app)
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ from facereel.config.legacy_env import legacy_settings
 from facereel.config.sections import (
     SECTIONS,
     BucketSettings,
+    DeploySettings,
     HttpSettings,
     ImageTierSettings,
     OpenFaasSettings,
@@ -41,7 +42,8 @@ from facereel.config.sections import (
 )
 from facereel.errors import ConfigError
 
-__all__ = ["BucketSettings", "HttpSettings", "ImageTierSettings", "OpenFaasSettings",
+__all__ = ["BucketSettings", "DeploySettings", "HttpSettings", "ImageTierSettings",
+           "OpenFaasSettings",
            "PipelineSettings", "RecognitionSettings", "Settings", "StorageSettings",
            "flat_names", "secret"]
 
@@ -197,6 +199,7 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     image_tier: ImageTierSettings = ImageTierSettings()
     openfaas: OpenFaasSettings = OpenFaasSettings()
+    deploy: DeploySettings = DeploySettings()
 
     def with_overrides(self, **values: Any) -> Settings:
         """A copy with the given non-None values replaced (command-line options), validated

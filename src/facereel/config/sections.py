@@ -6,6 +6,7 @@
     http         the API server: address, keys, upload limits
     image_tier   the image web tier: timeouts, app-tier workers and their autoscaling
     openfaas     the OpenFaaS functions (where their secrets are) and the monitor invoking them
+    deploy       serverless hosts (AWS Lambda): which stage a function runs, how it hands on
 
 Every field is also reachable by its flat name (`FACEREEL_THRESHOLD`, `Settings(workers=2)`),
 so field names are unique across sections (`config.flat_names` checks it at import).
@@ -316,6 +317,35 @@ class OpenFaasSettings(BaseModel):
                                   "may take (the function runs a whole video)")
     invoke_attempts: int = Field(5, ge=1, description="tries per upload and round on connection "
                                  "errors, 5xx and 429 (backoff from retry_backoff, doubling)")
+class DeploySettings(BaseModel):
+    """What a serverless host (an AWS Lambda function) needs beyond the pipeline section:
+    which stage it runs and how it hands a stage's messages to the next one."""
+
+    model_config = FROZEN
+
+    stage: str = Field("", description="the stage this function runs (FACEREEL_STAGE); empty: "
+                       "from the event (an upload starts the pipeline, a queue names its stage)")
+    invoke_mode: Literal["queue", "chain"] = Field(
+        "queue", description="queue: next messages go to the stage queues; chain: the next "
+        "stage's function is invoked asynchronously (the original deployment's chain)")
+    function_prefix: str = Field("facereel", description="chain mode: stage S runs in the "
+                                 "function <prefix>-<S>")
+    lambda_endpoint: str | None = Field(None, description="Lambda API endpoint (tests)")
+
+    @field_validator("stage")
+    @classmethod
+    def _known_stage(cls, value: str) -> str:
+        from facereel.pipeline.definition import STAGE_NAMES, stage
+
+        if not value:
+            return value
+        try:
+            return stage(value).name
+        except KeyError:
+            raise ValueError(f"no stage {value!r}; stages: {', '.join(STAGE_NAMES)}") from None
+
+    def function_name(self, stage_name: str) -> str:
+        return f"{self.function_prefix}-{stage_name}"
 
 
 SECTIONS: dict[str, type[BaseModel]] = {
@@ -325,4 +355,5 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "http": HttpSettings,
     "image_tier": ImageTierSettings,
     "openfaas": OpenFaasSettings,
+    "deploy": DeploySettings,
 }

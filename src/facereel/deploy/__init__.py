@@ -1,1 +1,3 @@
-"""Hosts on other platforms, each a thin adapter: event -> delivery -> stage -> send."""
+"""Hosts on other platforms, each a thin adapter: a platform's event -> deliveries ->
+`pipeline.definition.run_stage` -> what it returns sent on (`aws_lambda`, with its event parsing
+in `aws_events`; `openfaas`)."""

@@ -12,6 +12,7 @@ What "handing over" means is injected (`Send`): queueing the split stage's messa
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
@@ -19,15 +20,16 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Protocol
 
 from facereel.config import Settings
 from facereel.config.sections import PipelineSettings
 from facereel.core.results import error_result
 from facereel.errors import FacereelError
 from facereel.pipeline.publishing import publish_result
-from facereel.pipeline.submit import submit
+from facereel.pipeline.submit import MessageSend, submit
 from facereel.pipeline.wiring import Ports
-from facereel.ports.objectstore import ObjectInfo, ObjectStore
+from facereel.ports.objectstore import ObjectInfo, ObjectNotFoundError, ObjectStore
 from facereel.ports.objectstore.s3_events import parse_s3_event
 from facereel.ports.queue import Queue
 from facereel.ports.sqlite_db import SqliteDatabase
@@ -47,6 +49,14 @@ class SenderUnavailableError(FacereelError):
     """Whatever takes the uploads (a function, a queue) cannot take any now."""
 
     code = "sender_unavailable"
+
+
+class Cursor(Protocol):
+    """Which (key, etag) pairs of the input bucket have been queued: the watcher's memory."""
+
+    def known(self) -> dict[str, str]: ...
+
+    def mark(self, key: str, etag: str) -> None: ...
 
 
 class SeenCursor:
@@ -72,6 +82,34 @@ class SeenCursor:
                        (self.bucket, key, etag, time.time()))
 
 
+class BucketCursor:
+    """The cursor as one JSON object in a bucket, for a host without a disk of its own (a
+    scheduled Lambda polling a Ceph bucket). Read once per round; every mark writes it back,
+    so a round cut short re-queues at most the upload it was on. One poller at a time (the
+    template reserves a concurrency of 1)."""
+
+    def __init__(self, store: ObjectStore, key: str) -> None:
+        self.store = store
+        self.key = key
+        self._seen: dict[str, str] | None = None
+
+    def known(self) -> dict[str, str]:
+        try:
+            seen = json.loads(self.store.get_bytes(self.key))
+        except ObjectNotFoundError:
+            seen = {}
+        self._seen = {str(k): str(v) for k, v in dict(seen).items()}
+        return dict(self._seen)
+
+    def mark(self, key: str, etag: str) -> None:
+        if self._seen is None:
+            self.known()
+        assert self._seen is not None
+        self._seen[key] = etag
+        self.store.put_bytes(self.key, json.dumps(self._seen, sort_keys=True).encode(),
+                             content_type="application/json")
+
+
 class Watcher:
     """Hands each new or changed object of the input bucket over (`send`), once.
 
@@ -80,7 +118,7 @@ class Watcher:
     a notification can be lost; without one it polls the listing."""
 
     def __init__(self, input_bucket: ObjectStore, pipeline: PipelineSettings,
-                 cursor: SeenCursor, send: Send, record: Record,
+                 cursor: Cursor, send: Send, record: Record,
                  events: Queue | None = None) -> None:
         self.input = input_bucket
         self.pipeline = pipeline
@@ -185,11 +223,12 @@ class Watcher:
             return None
 
 
-def queue_sender(ports: Ports) -> Send:
-    """Hand uploads over by queueing the pipeline's first message (and marking the row)."""
+def queue_sender(ports: Ports, message_send: MessageSend | None = None) -> Send:
+    """Hand uploads over as the pipeline's first message (and mark the row): queued, or
+    handed on by `message_send` (a Lambda chain invokes the split function instead)."""
 
     def send(key: str, etag: str, size: int) -> bool:
-        submit(ports, key, etag, size)
+        submit(ports, key, etag, size, message_send)
         return True
 
     return send

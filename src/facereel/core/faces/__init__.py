@@ -25,6 +25,8 @@ from facereel.core.faces.base import (
     BackendOptions,
     Detector,
     Embedder,
+    detector_names,
+    embedder_names,
     make_aligner,
     make_detector,
     make_embedder,
@@ -142,3 +144,19 @@ class FaceModels:
             return np.zeros((0, self.embedder.dim), dtype=np.float32)
         chips = [chip for s in shots for chip in self.aligner.chips(s.image, [s.face])]
         return self.embedder.embed(chips)
+
+
+def prepare_models(options: BackendOptions) -> list[str]:
+    """Build every converted model into `options.cache_dir` ahead of time (an image build), so
+    a read-only deployment never converts: every registered detector and every embedder not
+    run by dlib itself is loaded, and a load converts and caches what its backend needs.
+    Returns what was loaded, e.g. `embedder dlib-resnet (onnx)`."""
+    prepared = []
+    for name in detector_names():
+        make_detector(name, options).load()
+        prepared.append(f"detector {name}")
+    for model, runtime in embedder_names():
+        if runtime != "dlib":  # dlib reads its own weights files: nothing to convert
+            make_embedder(model, runtime, options).load()
+            prepared.append(f"embedder {model} ({runtime})")
+    return prepared

@@ -44,8 +44,12 @@ def build_session(model: Model, threads: int = 1) -> Any:
 def cache_model(name: str, cache_dir: Path | None, make: Callable[[], bytes]) -> Model:
     """`cache_dir/name`, written from `make()` when missing; the bytes when it cannot be.
 
-    The write is atomic (a temporary file renamed into place), so workers starting together
-    never read half a file. `name` must change whenever the content would.
+    A cached file is only read, so a read-only cache built ahead of time (`facereel models
+    prepare`, as in the Lambda image) works. The write is atomic (a temporary file renamed into
+    place), so workers starting together never read half a file, and readable by everyone
+    (an image built as root is run by another user, Lambda's). `name` must change whenever
+    the content would. A cache that cannot take the model costs a conversion in every process
+    (and its memory), so it is said in the log with the command that fills it.
     """
     if cache_dir is None:
         return make()
@@ -59,11 +63,16 @@ def cache_model(name: str, cache_dir: Path | None, make: Callable[[], bytes]) ->
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(model)
+            Path(temporary).chmod(0o644)  # mkstemp makes it private
             Path(temporary).replace(target)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
     except OSError as exc:
-        log.warning("cannot cache the model in %s: %s", cache_dir, exc)
+        log.warning("cannot cache the converted model %s in %s (%s): converting it in every "
+                    "process; build it there beforehand with `facereel models prepare "
+                    "--cache-dir %s`, or point FACEREEL_CACHE_DIR at a writable folder",
+                    name, cache_dir, exc.strerror or exc, cache_dir)
         return model
+    log.info("converted model cached at %s", target)
     return target
