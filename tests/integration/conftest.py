@@ -17,6 +17,7 @@ from typing import Any, NoReturn, TypeVar
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.support.live_api import Live, start_live
 from tests.support.servers import (
     MotoServer,
     SeaweedServer,
@@ -70,3 +71,10 @@ def security_report() -> Iterator[dict[str, Any]]:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "security-report.json").write_text(json.dumps(report, indent=1,
                                                                 sort_keys=True))
+
+
+@pytest.fixture(scope="package")
+def live(tmp_path_factory: pytest.TempPathFactory, cse546: Path,
+         clips: dict[str, Path]) -> Iterator[Live]:
+    """The API on the real composition `facereel up` serves, shared by the API test modules."""
+    yield from start_live(tmp_path_factory, cse546, clips)

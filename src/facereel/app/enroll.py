@@ -7,8 +7,9 @@ from pathlib import Path
 
 from facereel.core.faces import FaceModels
 from facereel.core.gallery import Gallery
+from facereel.core.match import MatchPolicy, claim_message, claimant
 from facereel.core.media import ImagePicture, load_image
-from facereel.core.sniff import IMAGE_EXTENSIONS, classify, sniff_bytes
+from facereel.core.sniff import classify, sniff_bytes
 from facereel.core.types import Detection, FloatArray, box_area
 from facereel.errors import FacereelError, MediaError
 
@@ -57,8 +58,21 @@ def _embed_picture(models: FaceModels, picture: ImagePicture,
     return models.embed(picture.rgb(), [largest.box])[0], note
 
 
-def enrol(models: FaceModels, gallery: Gallery, person: str,
-          images: list[Path]) -> list[EnrolOutcome]:
+@dataclass(frozen=True, slots=True)
+class ClaimCheck:
+    """Refuses faces that already match somebody else in `gallery` (unless forced)."""
+
+    gallery: Gallery
+    policy: MatchPolicy
+
+    def refusal(self, person: str, vector: FloatArray) -> str | None:
+        claim = claimant(self.gallery, person, vector, self.policy)
+        return None if claim is None else f"{claim_message(claim)}; use --force to enrol"
+
+
+def enrol(models: FaceModels, gallery: Gallery, person: str, images: list[Path],
+          check: ClaimCheck | None = None) -> list[EnrolOutcome]:
+    """Embed each photo's face into `gallery` under `person`; one outcome per photo."""
     outcomes = []
     for path in images:
         try:
@@ -66,20 +80,24 @@ def enrol(models: FaceModels, gallery: Gallery, person: str,
         except FacereelError as exc:
             outcomes.append(EnrolOutcome(path.name, person, False, exc.message))
             continue
+        refusal = check.refusal(person, vector) if check is not None else None
+        if refusal is not None:
+            outcomes.append(EnrolOutcome(path.name, person, False, refusal))
+            continue
         gallery.add(person, vector, models.embedder_id)
         outcomes.append(EnrolOutcome(path.name, person, True, note))
     return outcomes
 
 
 def people_folders(root: Path) -> dict[str, list[Path]]:
-    """`root/<person>/<photos>` -> {person: photos}; hidden entries are ignored."""
+    """`root/<person>/<files>` -> {person: files}; hidden entries are ignored. Files that are
+    not photos are kept, so enrolment reports them as skipped instead of passing them over."""
     if not root.is_dir():
         raise FacereelError(f"{root} is not a folder", "not_found")
     people: dict[str, list[Path]] = {}
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         photos = sorted(
-            p for p in folder.iterdir()
-            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+            p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
         )
         if photos:
             people[folder.name] = photos

@@ -28,20 +28,24 @@ def recognize(
     paths: Annotated[list[Path], typer.Argument(help="video/image files or folders")],
     gallery: GalleryOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per input")] = False,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="write <stem>.json/.txt/.csv")] = None,  # noqa: UP045, E501
+    out_dir: Annotated[Optional[Path], typer.Option("--out", help="write <name>.json, <stem>.txt/.csv and face crops here")] = None,  # noqa: UP045, E501
     workers: Annotated[Optional[int], typer.Option(help="worker processes (default: cores)")] = None,  # noqa: UP045, E501
     sampling: Annotated[Optional[str], typer.Option(help="adaptive|first|keyframes|all|fps=N")] = None,  # noqa: UP045, E501
     threshold: Annotated[Optional[float], typer.Option(help="match threshold (distance)")] = None,  # noqa: UP045
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Recognise the people in videos and images."""
-    from facereel.app.recognition import open_gallery
+    """Recognize the people in videos and images."""
+    from facereel.app.recognition import gallery_of, open_gallery
     from facereel.runtime.batch import collect_inputs
 
     try:
         settings = settings_from(gallery=gallery, workers=workers, sampling=sampling,
-                             threshold=threshold, data_dir=data_dir)
-        open_gallery(settings)  # fail early and clearly, before any worker starts
+                                 threshold=threshold, data_dir=data_dir)
+        # read before any worker starts, so a broken gallery is one clear line
+        if not open_gallery(settings, create=True).people:
+            err.print(f"warning: {gallery_of(settings, gallery).describe()} is empty or does "
+                      "not exist: every face will be reported as a stranger (enrol people "
+                      "with `facereel enroll NAME PHOTO...` or `facereel gallery import FILE`)")
     except FacereelError as exc:
         raise fail(exc) from exc
     inputs = collect_inputs(paths)
@@ -69,7 +73,8 @@ def _run_batch(inputs: list[Path], settings: Settings, as_json: bool,
             progress.update(task, completed=done, total=total)
 
         keys = output_keys(inputs)
-        for index, result in in_order(recognize_paths(inputs, settings, advance)):
+        for index, result in in_order(recognize_paths(inputs, settings, advance,
+                                                      faces=out_dir is not None)):
             results.append(result)
             if as_json:
                 sys.stdout.write(json.dumps(result.to_dict()) + "\n")
@@ -86,13 +91,16 @@ def write_outputs(out_dir: Path, result: VideoResult, key: str) -> None:
     from facereel.core.results import seed_csv, seed_txt
     from facereel.pipeline.publishing import output_stem, result_key
 
-    files = {result_key(key): json.dumps(result.to_dict(), indent=1),
-             f"{output_stem(key)}.txt": seed_txt(result),
-             f"{output_stem(key)}.csv": seed_csv(result)}
-    for name, text in files.items():
+    files = {result_key(key): json.dumps(result.to_dict(), indent=1).encode(),
+             f"{output_stem(key)}.txt": seed_txt(result).encode(),
+             f"{output_stem(key)}.csv": seed_csv(result).encode()}
+    folder = (out_dir / result_key(key)).parent  # face crops are named relative to the document
+    files.update({str((folder / face).relative_to(out_dir)): image
+                  for face, image in result.face_images.items()})
+    for name, data in files.items():
         target = out_dir / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, "utf-8")
+        target.write_bytes(data)
 
 
 def _table(results: list[VideoResult]) -> Table:
@@ -116,11 +124,14 @@ def enroll(
     name: Annotated[Optional[str], typer.Argument(help="person's name")] = None,  # noqa: UP045
     images: Annotated[Optional[list[Path]], typer.Argument(help="photos of them")] = None,  # noqa: UP045
     from_folder: Annotated[Optional[Path], typer.Option(help="one sub-folder per person")] = None,  # noqa: UP045
+    force: Annotated[bool, typer.Option(
+        "--force", help="enrol faces even when they already match another person")] = False,
     gallery: GalleryOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Enrol a person from photos (or everyone in a folder of per-person folders)."""
-    from facereel.app.enroll import enrol, people_folders
+    """Enrol a person from photos (or everyone in a folder of per-person folders). A face
+    that already matches somebody else is skipped, saying who, unless --force."""
+    from facereel.app.enroll import ClaimCheck, enrol, people_folders
     from facereel.app.recognition import gallery_of
     from facereel.core.faces import FaceModels
     from facereel.core.gallery import Gallery
@@ -134,8 +145,10 @@ def enroll(
         batches = people_folders(from_folder) if from_folder else {str(name): list(images or [])}
         models = FaceModels(settings.recognition.face_config()).load()
         staged = Gallery(store.embedder, store.dim)
+        check = None if force else ClaimCheck(store.load().gallery,
+                                              settings.recognition.match_policy())
         outcomes = [o for person, photos in batches.items()
-                    for o in enrol(models, staged, person, photos)]
+                    for o in enrol(models, staged, person, photos, check)]
         _, snapshot = store.update(lambda current: current.merge(staged)) \
             if any(o.ok for o in outcomes) else (0, store.load())
     except FacereelError as exc:
@@ -195,9 +208,10 @@ def gallery_remove(name: str, gallery: GalleryOpt = None, data_dir: DataDirOpt =
         removed, _ = gallery_of(settings, gallery).update(lambda current: current.remove(name))
     except FacereelError as exc:
         raise fail(exc) from exc
-    out.print(f"removed {removed} faces of {name}")
     if not removed:
+        err.print(f"no such person {name!r} in the gallery (see facereel gallery list)")
         raise typer.Exit(code=1)
+    out.print(f"removed {removed} faces of {name}")
 
 
 def metadata_load(

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationInfo, fi
 
 if TYPE_CHECKING:  # the core is imported where it is used: settings load in milliseconds
     from facereel.core.faces import FaceConfig
+    from facereel.core.match import MatchPolicy
     from facereel.core.recognize import RecognizeOptions
 
 DEFAULT_BUCKETS = {"input": "input", "stage1": "stage-1", "output": "output"}
@@ -131,16 +132,20 @@ class RecognitionSettings(BaseModel):
                     "past FACEREEL_THRESHOLD a clear winner may be)")
         return max(0.0, self.clear_threshold - self.threshold)
 
-    def recognize_options(self) -> RecognizeOptions:
+    def match_policy(self) -> MatchPolicy:
         from facereel.core.match import MatchPolicy
+
+        return MatchPolicy(threshold=self.threshold, clear_slack=self.effective_clear_slack,
+                           clear_margin=self.clear_margin)
+
+    def recognize_options(self) -> RecognizeOptions:
         from facereel.core.recognize import RecognizeOptions
         from facereel.core.sampling import parse_sampling
         from facereel.core.shots import VotePolicy
 
         return RecognizeOptions(
             sampling=parse_sampling(self.sampling, self.interval, self.precision),
-            policy=MatchPolicy(threshold=self.threshold, clear_slack=self.effective_clear_slack,
-                               clear_margin=self.clear_margin),
+            policy=self.match_policy(),
             presence_score=self.face_config().presence_score,
             votes=VotePolicy(max_votes=self.votes),
             appearance_gap_s=self.appearance_gap,

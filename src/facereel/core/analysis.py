@@ -58,6 +58,7 @@ class Analysis:
     detections_run: int = 0
     shots_taken: int = 0
     last_time_s: float = 0.0
+    faces: dict[int, bytes] = field(default_factory=dict)  # track id -> first shot (JPEG)
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,3 +65,16 @@ def decide(gallery: Gallery, embeddings: Sequence[FloatArray], policy: MatchPoli
     person = nearest if distance <= policy.threshold or clear_winner else None
     return Decision(person, distance, nearest, len(embeddings), runner_up)
 
+
+
+def claimant(gallery: Gallery, person: str, vector: FloatArray,
+             policy: MatchPolicy) -> Decision | None:
+    """Whether a face about to be enrolled as `person` already matches somebody else (the
+    decision naming them), so enrolment never takes over another identity unnoticed."""
+    decision = decide(gallery.without(person), [vector], policy)
+    return decision if decision.person is not None else None
+
+
+def claim_message(decision: Decision) -> str:
+    return (f"this face already matches {decision.person!r} "
+            f"(distance {decision.distance:.2f})")

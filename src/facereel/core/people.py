@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from facereel.core.gallery import Gallery
-from facereel.core.match import MatchPolicy, decide, similarity
-from facereel.core.results import Appearance, PersonResult
+from facereel.core.match import Decision, MatchPolicy, decide, similarity
+from facereel.core.results import Appearance, PersonResult, StrangerResult
 from facereel.core.tracking import Observation, Track
 from facereel.core.types import FloatArray
 
@@ -22,8 +22,9 @@ STRANGER_SAME_PERSON = 0.55  # two unknown faces closer than this count as one s
 @dataclass(frozen=True, slots=True)
 class Summary:
     people: list[PersonResult]
-    unknown_faces: int
+    unknown_faces: int  # distinct strangers
     faces: bool  # whether any confident face was seen at all
+    strangers: list[StrangerResult] = field(default_factory=list)  # one per unknown track
 
 
 def to_ms(seconds: float) -> int:
@@ -47,16 +48,15 @@ def summarize(tracks: list[Track], gallery: Gallery, policy: MatchPolicy, gap_s:
     """People and strangers among `tracks`; a track counts as a face only if one of its
     detections reached `presence_score` (0..1, the detector's own threshold)."""
     by_person: dict[str, list[Track]] = {}
-    strangers: list[Track] = []
-    parts = [part for track in tracks for part in split_disagreeing(track, policy.threshold)]
-    for track in parts:
+    strangers: list[tuple[str, Track, Decision]] = []
+    for track_id, track in _parts(tracks, policy.threshold):
         # weak detections help follow a face through hard frames, but a track that never
         # scored as a confident face is more likely a texture than a person
         if not track.embeddings or max(o.score for o in track.observations) < presence_score:
             continue
         decision = decide(gallery, track.embeddings, policy)
         if decision.person is None:
-            strangers.append(track)
+            strangers.append((track_id, track, decision))
         else:
             by_person.setdefault(decision.person, []).append(track)
     people = [_person(name, group, gallery, gap_s, metadata) for name, group in by_person.items()]
@@ -64,7 +64,35 @@ def summarize(tracks: list[Track], gallery: Gallery, policy: MatchPolicy, gap_s:
         for person in people:
             person.face = face_of(by_person[person.person])
     people.sort(key=lambda p: (-p.frames, -p.similarity, p.person))
-    return Summary(people, count_strangers(strangers), faces=bool(people or strangers))
+    unknown = [_stranger(tid, track, decision, gap_s, face_of)
+               for tid, track, decision in strangers]
+    unknown.sort(key=lambda s: (s.first_ms, s.track_id))
+    return Summary(people, count_strangers([track for _, track, _ in strangers]),
+                   faces=bool(people or strangers), strangers=unknown)
+
+
+def _parts(tracks: list[Track], threshold: float) -> list[tuple[str, Track]]:
+    """Each track (or each part of a track split between two people) with its stable id: the
+    track's own id, and `<id>.<n>` for the parts after the first."""
+    found = []
+    for track in tracks:
+        for number, part in enumerate(split_disagreeing(track, threshold)):
+            found.append((str(track.id) if number == 0 else f"{track.id}.{number}", part))
+    return found
+
+
+def _stranger(track_id: str, track: Track, decision: Decision, gap_s: float,
+              face_of: FaceLocator | None) -> StrangerResult:
+    best = max(track.observations, key=lambda o: o.score)
+    appearances = merge_spans(track.all_spans(), gap_s)
+    distance = decision.distance if decision.nearest is not None else None
+    return StrangerResult(
+        track_id=track_id, first_ms=appearances[0].start_ms,
+        last_ms=max(a.end_ms for a in appearances),
+        frames=len({o.time_s for o in track.observations}), box=best.box,
+        appearances=appearances, face=face_of([track]) if face_of is not None else "",
+        nearest=decision.nearest,
+        distance=round(distance, 3) if distance is not None else None)
 
 
 def split_disagreeing(track: Track, threshold: float) -> list[Track]:

@@ -33,6 +33,7 @@ from facereel.core.results import ErrorInfo, VideoResult
 from facereel.core.sampling import SamplingPlan
 from facereel.core.shots import ShotSink, VotePolicy
 from facereel.core.sniff import classify
+from facereel.core.tracking import Track
 from facereel.errors import ConfigError, FacereelError, GalleryError
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class RecognizeOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     decode_threads: int = 1
     budget_s: float | None = None  # an analysis running longer stops with a `timeout` error
+    keep_faces: bool = False  # keep each track's first shot (JPEG) for results to show
     # 0..1 score a followed face must reach once to count as a face; None = the detector's own
     # (`FaceModels.presence_score`). `combine` without face models needs it set.
     presence_score: float | None = None
@@ -126,10 +128,12 @@ class MediaAnalyzer:
 
     def _analyse_pictures(self, pictures: Iterable[Picture], plan: SamplingPlan,
                           sink: ShotSink | None) -> _Outcome:
-        analyzer = Analyzer(self.models, plan, sink or EmbeddingSink(self.models),
-                            self.options.votes, self.options.appearance_gap_s,
-                            presence(self.options))
-        return analyzer.run(pictures), 0.0, None
+        own = EmbeddingSink(self.models, keep_faces=self.options.keep_faces)
+        analyzer = Analyzer(self.models, plan, sink or own, self.options.votes,
+                            self.options.appearance_gap_s, presence(self.options))
+        analysis = analyzer.run(pictures)
+        analysis.faces = own.faces
+        return analysis, 0.0, None
 
 
 def within_budget(pictures: Iterator[VideoPicture], budget_s: float,
@@ -179,6 +183,42 @@ class Recognizer(MediaAnalyzer):
         return combine(name, [part], self.gallery, self.options, self.metadata)
 
 
+WINDOW_TRACK_STRIDE = 100_000  # track ids of window n start at n * stride once joined
+
+
+def number_windows(parts: list[PartialAnalysis]) -> None:
+    """Make the track ids of a video's windows (given in window order) distinct: window n's
+    ids are offset by n * WINDOW_TRACK_STRIDE, as the pipeline numbers the parts it joins,
+    so a track keeps one id whichever host analysed it."""
+    for number, part in enumerate(parts):
+        offset = number * WINDOW_TRACK_STRIDE
+        if not offset:
+            continue
+        for track in part.analysis.tracks:
+            track.id += offset
+        part.analysis.faces = {tid + offset: face
+                               for tid, face in part.analysis.faces.items()}
+
+
+class FaceFiles:
+    """A FaceLocator for results written to files: the earliest track's first shot, named
+    `<video>.faces/track-<id>.jpg` (relative to the result document), its JPEG collected for
+    whoever writes the document."""
+
+    def __init__(self, name: str, parts: list[PartialAnalysis]) -> None:
+        self.prefix = f"{name}.faces"
+        self.faces = {tid: face for part in parts for tid, face in part.analysis.faces.items()}
+        self.images: dict[str, bytes] = {}
+
+    def __call__(self, tracks: list[Track]) -> str:
+        for track in sorted(tracks, key=lambda t: t.first_s):
+            if track.id in self.faces:
+                key = f"{self.prefix}/track-{track.id}.jpg"
+                self.images[key] = self.faces[track.id]
+                return key
+        return ""
+
+
 def combine(name: str, parts: list[PartialAnalysis], gallery: Gallery,
             options: RecognizeOptions, metadata: MetadataLookup | None,
             face_of: FaceLocator | None = None) -> VideoResult:
@@ -204,6 +244,7 @@ def combine(name: str, parts: list[PartialAnalysis], gallery: Gallery,
         frames_sampled=sum(p.analysis.frames_sampled for p in parts),
         people=summary.people,
         unknown_faces=summary.unknown_faces,
+        strangers=summary.strangers,
         error=errors[0] if errors else None,
         stats=stats,
     )

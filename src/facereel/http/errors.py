@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import logging
 import sqlite3
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -36,6 +38,16 @@ def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}
 
 
+def validation_message(errors: Sequence[Any]) -> str:
+    """`body.major: unknown field; query.limit: ...` from pydantic's error list."""
+    problems = []
+    for error in errors:
+        where = ".".join(str(part) for part in error.get("loc", ()))
+        what = "unknown field" if error.get("type") == "extra_forbidden" else error.get("msg")
+        problems.append(f"{where}: {what}")
+    return "; ".join(problems) or "invalid request"
+
+
 def storage_full(exc: BaseException) -> bool:
     """A write that failed because the disk is full: a file (ENOSPC, EDQUOT) or SQLite's own
     report of it. Worth a 507 (try later), not a 500 (a bug)."""
@@ -55,9 +67,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                             for e in exc.errors())
-        return JSONResponse(error_body("invalid_request", problems), 400)
+        """422 naming every field that is wrong, unknown fields included (a body is never
+        half-read: a field this route does not take is refused, not dropped)."""
+        return JSONResponse(error_body("invalid_request", validation_message(exc.errors())),
+                            422)
 
     async def storage(request: Request, exc: Exception) -> JSONResponse:
         """File and database failures, answered here (not as unexpected errors, which end

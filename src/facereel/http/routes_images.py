@@ -13,6 +13,7 @@ from facereel.http.errors import STATUS_CODES, ApiError
 from facereel.http.services import Services, Svc
 from facereel.http.uploads import (
     check_kind,
+    multipart_example,
     read_limited,
     refuse_declared_too_large,
     safe_name,
@@ -58,7 +59,8 @@ async def _answer(request: Request, upload: UploadFile | None, svc: Services) ->
     return PlainTextResponse(f"{answer.filename}:{answer.name}")
 
 
-@router.post("/v1/images", response_class=PlainTextResponse)
+@router.post("/v1/images", response_class=PlainTextResponse,
+             openapi_extra=multipart_example(inputFile="test_00.jpg"))
 async def images(svc: Svc, request: Request,
                  inputFile: Annotated[UploadFile | None, File()] = None,  # noqa: N803
                  file: Annotated[UploadFile | None, File()] = None) -> Response:

@@ -39,7 +39,10 @@ def healthz() -> dict[str, str]:
 
 
 class Login(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """The API key to log in with (or none: the Bearer header's)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"api_key": "my-secret-key"}]})
 
     api_key: str = ""
 

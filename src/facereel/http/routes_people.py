@@ -8,33 +8,38 @@ the gallery's stated staleness (`gallery_refresh`).
 
 from __future__ import annotations
 
-import asyncio
 import unicodedata
 from typing import Annotated, Any
 
-import numpy as np
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field
 
 from facereel.core.gallery import Gallery
 from facereel.http.errors import ApiError
 from facereel.http.services import Services, Svc
-from facereel.http.uploads import check_kind, read_limited, safe_name
 
 router = APIRouter(tags=["people"])
 MAX_NAME = 100
-MAX_PHOTOS = 20
 Scalar = str | int | float | bool | None
 
 
 class NewPerson(BaseModel):
+    """A person described before (or without) enrolling faces; unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"name": "Ada Lovelace", "metadata": {"major": "math", "year": "senior"}}]})
+
     name: str
     metadata: dict[str, Scalar] = Field(default_factory=dict)
 
 
 class MetadataUpdate(BaseModel):
+    """Metadata fields, always inside `metadata` (a bare field is refused, not dropped)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"metadata": {"year": "junior", "nickname": None}}]})
+
     metadata: dict[str, Scalar]
 
 
@@ -114,10 +119,12 @@ def update_person(svc: Svc, name: str, body: MetadataUpdate) -> dict[str, Any]:
 
 @router.put("/v1/people/{name}")
 def replace_person(svc: Svc, name: str, body: MetadataUpdate) -> dict[str, Any]:
-    """Replace all metadata fields of a person (created when missing)."""
+    """Replace all metadata fields of a person who exists (404 otherwise: create people with
+    POST /v1/people, so a typo in a name never makes a new person)."""
     name = check_name(name)
     fields = {k: v for k, v in _check_fields(body.metadata).items() if v is not None}
     with svc.gallery_lock:
+        _find(svc, name)
         svc.ports.metadata.put_people([{**fields, "name": name}])
     return _find(svc, name)
 
@@ -147,50 +154,3 @@ def delete_people(svc: Svc, name: Annotated[list[str], Query()]) -> dict[str, li
     names = [check_name(n) for n in name]
     deleted = _forget(svc, names)
     return {"deleted": deleted, "not_found": [n for n in names if n not in deleted]}
-
-
-def _store_faces(svc: Services, name: str, vectors: list[list[float]]) -> None:
-    """Add the person's new vectors to the gallery (one conditional write)."""
-    staged = Gallery(svc.ports.gallery.embedder, svc.ports.gallery.dim)
-    for vector in vectors:
-        staged.add(name, np.asarray([vector], dtype=np.float32))
-    svc.ports.gallery.update(lambda gallery: gallery.merge(staged))
-
-
-async def _embed_all(svc: Services, photos: list[tuple[str, bytes]]) -> list[dict[str, Any]]:
-    """Each photo's face embedded by the app tier, all at once (the web process never runs
-    a model): the answers, in the photos' order."""
-    if svc.images is None:
-        raise ApiError(503, "unavailable", "the image tier is not running")
-    timeout = svc.settings.image_tier.image_timeout
-    images = svc.images
-    return list(await asyncio.gather(*(images.embed_async(filename, data, timeout)
-                                       for filename, data in photos)))
-
-
-@router.post("/v1/people/{name}/faces")
-async def add_faces(svc: Svc, name: str,
-                    files: Annotated[list[UploadFile], File()]) -> dict[str, Any]:
-    """Enrol a person from photos (one face each; the largest when several): the person is
-    created when new. Answers per photo whether it was enrolled, and why not. Faces are
-    found and embedded by the app tier's workers, never in the web process."""
-    name = check_name(name)
-    if not files or len(files) > MAX_PHOTOS:
-        raise ApiError(400, "invalid_request", f"send 1-{MAX_PHOTOS} photos as field 'files'")
-    limit = int(svc.settings.http.max_image_mb * 2**20)
-    photos = []
-    for upload in files:
-        filename = safe_name(upload.filename, "photo.jpg")
-        data = await read_limited(upload, limit)
-        check_kind(data[:512], filename, ("image",))
-        photos.append((filename, data))
-    answers = await _embed_all(svc, photos)
-    outcomes = [{"image": filename, "ok": "vector" in answer,
-                 "message": answer.get("note") or answer.get("error", {}).get("message", "")}
-                for (filename, _), answer in zip(photos, answers, strict=True)]
-    vectors = [answer["vector"] for answer in answers if "vector" in answer]
-    if not vectors:
-        reasons = "; ".join(f"{o['image']}: {o['message']}" for o in outcomes)
-        raise ApiError(422, "no_face", f"nothing enrolled for {name!r}: {reasons}")
-    await run_in_threadpool(_store_faces, svc, name, vectors)
-    return {"person": name, "enrolled": len(vectors), "outcomes": outcomes}

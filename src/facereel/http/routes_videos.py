@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from facereel.app.jobs import Job
@@ -19,6 +19,7 @@ from facereel.http.errors import ApiError
 from facereel.http.services import Services, Svc
 from facereel.http.uploads import (
     check_kind,
+    multipart_example,
     refuse_declared_too_large,
     safe_name,
     spool_limited,
@@ -34,6 +35,11 @@ POLL_S = 0.2
 
 
 class RecognizeRequest(BaseModel):
+    """The original on-demand function's body: a video already in the input bucket."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"bucket": "input", "key": "test_00.mp4"}]})
+
     bucket: str
     key: str
 
@@ -51,7 +57,7 @@ def _submit(svc: Services, key: str) -> Job:
     return svc.jobs.create(key, info.etag)
 
 
-def _result(svc: Services, key: str) -> dict[str, Any] | None:
+def published_result(svc: Services, key: str) -> dict[str, Any] | None:
     """The published result of `key`: `<key>.json`, or a result published before documents
     were named after the whole key (`<stem>.json`) when it is this key's."""
     for candidate in (result_key(key), legacy_result_key(key)):
@@ -83,7 +89,7 @@ async def recognize(svc: Svc, body: RecognizeRequest,
     while time.monotonic() < deadline:
         current = await run_in_threadpool(svc.jobs.get, job.id)
         if current is not None and current.state in ("done", "failed"):
-            result = await run_in_threadpool(_result, svc, body.key)
+            result = await run_in_threadpool(published_result, svc, body.key)
             if result is not None:
                 return JSONResponse(result)
             raise ApiError(500, "no_result", current.error["message"] if current.error
@@ -93,7 +99,8 @@ async def recognize(svc: Svc, body: RecognizeRequest,
                    f"?async=true and follow job {job.id}")
 
 
-@router.post("/v1/videos", status_code=202)
+@router.post("/v1/videos", status_code=202,
+             openapi_extra=multipart_example(file="test_00.mp4", key="lectures/test_00.mp4"))
 async def upload_video(svc: Svc, request: Request,
                        file: Annotated[UploadFile | None, File()] = None,
                        inputFile: Annotated[UploadFile | None, File()] = None,  # noqa: N803
@@ -131,7 +138,7 @@ def get_job(svc: Svc, job_id: str) -> dict[str, Any]:
         raise ApiError(404, "not_found", f"no job {job_id}")
     doc = job.to_dict()
     if job.state in ("done", "failed"):
-        doc["result"] = _result(svc, job.key)
+        doc["result"] = published_result(svc, job.key)
     return doc
 
 
@@ -140,15 +147,15 @@ def get_result(svc: Svc, video: str) -> dict[str, Any]:
     """The result document of a video (by its key in the input bucket)."""
     if key_problem(video) is not None:
         raise ApiError(400, "invalid_key", f"invalid video key {video!r}")
-    result = _result(svc, video)
+    result = published_result(svc, video)
     if result is None:
         raise ApiError(404, "not_found", f"no result for {video!r} (yet)")
     return result
 
 
-@router.get("/v1/faces/{key:path}")
-def get_face(svc: Svc, key: str) -> Response:
-    """A face crop a result points to (JPEG): a shot inside the part object of its video."""
+def read_face(svc: Services, key: str) -> bytes:
+    """The JPEG of a face crop a result points to (a shot inside its video's part object),
+    or 404."""
     inside = split_face_key(key)
     if key_problem(key) is not None or (inside is None and not OLD_FACE_KEY.match(key)):
         raise ApiError(404, "not_found", "no such face crop")
@@ -156,6 +163,11 @@ def get_face(svc: Svc, key: str) -> Response:
         data, _ = svc.ports.stage1.fetch(inside[0] if inside else key)
     except ObjectNotFoundError:
         raise ApiError(404, "not_found", "no such face crop") from None
-    image = read_member(data, inside[1]) if inside else data
-    return Response(image, media_type="image/jpeg",
+    return read_member(data, inside[1]) if inside else data
+
+
+@router.get("/v1/faces/{key:path}")
+def get_face(svc: Svc, key: str) -> Response:
+    """A face crop a result points to (JPEG)."""
+    return Response(read_face(svc, key), media_type="image/jpeg",
                     headers={"Cache-Control": "private, max-age=86400"})

@@ -16,6 +16,11 @@ from facereel.ports.objectstore import key_problem
 CHUNK = 1 << 20
 
 
+def multipart_example(**fields: object) -> dict[str, object]:
+    """`openapi_extra` giving a multipart route an example body (file fields name files)."""
+    return {"requestBody": {"content": {"multipart/form-data": {"example": fields}}}}
+
+
 def safe_name(filename: str | None, fallback: str = "upload") -> str:
     """The base name of a client's file name, or 400 when nothing safe is left of it."""
     name = PurePosixPath((filename or fallback).replace("\\", "/")).name.strip()

@@ -26,7 +26,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from facereel.core.recognize import MediaAnalyzer, PartialAnalysis, combine
+from facereel.core.recognize import (
+    WINDOW_TRACK_STRIDE,
+    MediaAnalyzer,
+    PartialAnalysis,
+    combine,
+)
 from facereel.core.results import VideoResult, error_result
 from facereel.core.tracking import Track
 from facereel.pipeline.context import StageContext
@@ -55,7 +60,6 @@ from facereel.ports.transfers import run_all
 log = logging.getLogger(__name__)
 Outgoing = list[tuple[str, Body]]
 MAX_INLINE_RESULT = 64 * 1024  # larger result documents travel as a stage-1 object
-TRACK_ID_STRIDE = 100000  # track ids of window w start at w * stride: distinct when joined
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +190,7 @@ def analyze(delivery: Delivery, ctx: StageContext) -> Outgoing:
 
 def _load_parts(ctx: StageContext, keys: list[str]) -> list[LoadedPart]:
     blobs = run_all(ctx.ports.stage1, [partial(ctx.parts.get, k) for k in keys])
-    return [load_part(blob, n * TRACK_ID_STRIDE) for n, blob in enumerate(blobs)]
+    return [load_part(blob, n * WINDOW_TRACK_STRIDE) for n, blob in enumerate(blobs)]
 
 
 class _FaceCrops:

@@ -11,13 +11,23 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from facereel.app.recognition import metadata_lookup, open_gallery
 from facereel.config import Settings
+from facereel.config.sections import RecognitionSettings
 from facereel.core.faces import FaceModels
-from facereel.core.recognize import MediaAnalyzer, PartialAnalysis, combine
+from facereel.core.gallery import Gallery
+from facereel.core.people import MetadataLookup
+from facereel.core.recognize import (
+    FaceFiles,
+    MediaAnalyzer,
+    PartialAnalysis,
+    RecognizeOptions,
+    combine,
+    number_windows,
+)
 from facereel.core.results import ErrorInfo, VideoResult
 from facereel.core.sniff import MEDIA_EXTENSIONS
 from facereel.pipeline.windows import plan_windows
@@ -32,6 +42,7 @@ class Task:
     path: str
     start_s: float = 0.0
     end_s: float | None = None
+    window: int = 0  # which window of the input
 
 
 def collect_inputs(paths: list[Path]) -> list[Path]:
@@ -59,10 +70,17 @@ def output_keys(inputs: list[Path]) -> list[str]:
     return [p.relative_to(root).as_posix() for p in resolved]
 
 
-def _analyzer(settings: Settings) -> Callable[[Task], PartialAnalysis]:
-    recognition = settings.recognition
-    analyzer = MediaAnalyzer(FaceModels(recognition.face_config()).load(),
-                             recognition.recognize_options())
+@dataclass(frozen=True, slots=True)
+class WorkerSpec:
+    """What a batch worker process builds its analyzer from."""
+
+    recognition: RecognitionSettings
+    keep_faces: bool = False
+
+
+def _analyzer(spec: WorkerSpec) -> Callable[[Task], PartialAnalysis]:
+    options = replace(spec.recognition.recognize_options(), keep_faces=spec.keep_faces)
+    analyzer = MediaAnalyzer(FaceModels(spec.recognition.face_config()).load(), options)
 
     def handle(task: Task) -> PartialAnalysis:
         return analyzer.analyze(Path(task.path), task.start_s, task.end_s)
@@ -77,37 +95,52 @@ def _failure(task: Task, failure: TaskFailure) -> PartialAnalysis:
 
 
 def recognize_paths(paths: list[Path], settings: Settings,
-                    progress: ProgressCallback | None = None) -> Iterator[tuple[int, VideoResult]]:
-    """Yield `(input index, result)` as inputs finish; one result per input, always."""
-    tasks = [Task(i, str(p), start, end) for i, p in enumerate(paths)
-             for start, end in plan_windows(p, settings.pipeline.window)]
+                    progress: ProgressCallback | None = None,
+                    faces: bool = False) -> Iterator[tuple[int, VideoResult]]:
+    """Yield `(input index, result)` as inputs finish; one result per input, always. With
+    `faces`, each person and stranger points to a crop of their face (`<video>.faces/...`,
+    relative to the result document) and the result carries those JPEGs in `face_images`."""
+    tasks = [Task(i, str(p), start, end, n) for i, p in enumerate(paths)
+             for n, (start, end) in enumerate(plan_windows(p, settings.pipeline.window))]
     workers = min(settings.pipeline.worker_count, len(tasks))
-    gallery = open_gallery(settings)
+    gallery = open_gallery(settings, create=True)
     lookup = metadata_lookup(settings)
     options = settings.recognition.recognize_options()
-    parts: dict[int, list[PartialAnalysis]] = {}
+    parts: dict[int, dict[int, PartialAnalysis]] = {}
     remaining = {i: sum(1 for t in tasks if t.index == i) for i in range(len(paths))}
-    for done, (task, part) in enumerate(_run(tasks, settings, workers), 1):
+    spec = WorkerSpec(settings.recognition, faces)
+    for done, (task, part) in enumerate(_run(tasks, spec, settings.pipeline.item_timeout,
+                                             workers), 1):
         if progress is not None:
             progress(done, len(tasks))
-        parts.setdefault(task.index, []).append(part)
+        parts.setdefault(task.index, {})[task.window] = part
         remaining[task.index] -= 1
         if remaining[task.index] == 0:
-            name = Path(task.path).name
-            yield task.index, combine(name, parts.pop(task.index), gallery, options, lookup)
+            windows = [w for _, w in sorted(parts.pop(task.index).items())]
+            yield task.index, _joined(Path(task.path).name, windows, gallery, options, lookup,
+                                      faces)
 
 
-def _run(tasks: list[Task], settings: Settings,
+def _joined(name: str, windows: list[PartialAnalysis], gallery: Gallery,
+            options: RecognizeOptions, lookup: MetadataLookup | None,
+            faces: bool) -> VideoResult:
+    number_windows(windows)
+    locator = FaceFiles(name, windows) if faces else None
+    result = combine(name, windows, gallery, options, lookup, locator)
+    if locator is not None:
+        result.face_images = locator.images
+    return result
+
+
+def _run(tasks: list[Task], spec: WorkerSpec, timeout_s: float,
          workers: int) -> Iterator[tuple[Task, PartialAnalysis]]:
     if workers <= 1:
-        handle = _analyzer(settings)
+        handle = _analyzer(spec)
         for task in tasks:
             yield task, handle(task)
         return
     pool: WorkerPool[Task, PartialAnalysis] = WorkerPool(
-        workers, _analyzer, settings, timeout_s=settings.pipeline.item_timeout,
-        preload=(__name__,)
-    )
+        workers, _analyzer, spec, timeout_s=timeout_s, preload=(__name__,))
     for position, outcome in pool.run(tasks):
         task = tasks[position]
         yield task, _failure(task, outcome) if isinstance(outcome, TaskFailure) else outcome
