@@ -165,4 +165,5 @@ def test_help_describes_every_option_and_no_flag_takes_a_value(width: str) -> No
         for name in path:
             node = node.commands[name]  # type: ignore[attr-defined]
         for param in node.params:
-            assert param.help, f"facereel {' '.join(path)}: {param.name} has no help"
+            where = f"facereel {' '.join(path)}: {param.name}"
+            assert getattr(param, "help", None), f"{where} has no help"
