@@ -9,17 +9,16 @@ as the last one arrives.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from facereel.app.batchwork import ItemAnalyzer, failed_part
 from facereel.app.recognition import metadata_lookup, open_gallery
+from facereel.app.sources import InputItem
 from facereel.config import Settings
-from facereel.core.faces import FaceModels
-from facereel.core.recognize import MediaAnalyzer, PartialAnalysis, combine
-from facereel.core.results import ErrorInfo, VideoResult
-from facereel.core.sniff import MEDIA_EXTENSIONS
+from facereel.core.recognize import PartialAnalysis, combine
+from facereel.core.results import VideoResult
 from facereel.pipeline.windows import plan_windows
 from facereel.runtime.pool import TaskFailure, WorkerPool
 
@@ -32,79 +31,75 @@ class Task:
     path: str
     start_s: float = 0.0
     end_s: float | None = None
+    item: InputItem | None = None  # an input in a bucket: all its windows, by one worker
 
 
-def collect_inputs(paths: list[Path]) -> list[Path]:
-    """Files as given; folders expanded (recursively, sorted) to the media files inside them."""
-    inputs: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            inputs.extend(
-                p for p in sorted(path.rglob("*"))
-                if p.is_file() and p.suffix.lower() in MEDIA_EXTENSIONS
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-        else:
-            inputs.append(path)
-    return inputs
+def _analyzer(settings: Settings) -> Callable[[Task], list[PartialAnalysis]]:
+    worker = ItemAnalyzer(settings)
 
-
-def output_keys(inputs: list[Path]) -> list[str]:
-    """A distinct output name per input: its path relative to the folder all inputs share
-    (`a/x.mp4` and `b/x.mp4` stay apart; one file alone is its name)."""
-    resolved = [Path(os.path.abspath(p)) for p in inputs]  # noqa: PTH100 - resolve() would follow links
-    if not resolved:
-        return []
-    root = Path(os.path.commonpath([p.parent for p in resolved]))
-    return [p.relative_to(root).as_posix() for p in resolved]
-
-
-def _analyzer(settings: Settings) -> Callable[[Task], PartialAnalysis]:
-    recognition = settings.recognition
-    analyzer = MediaAnalyzer(FaceModels(recognition.face_config()).load(),
-                             recognition.recognize_options())
-
-    def handle(task: Task) -> PartialAnalysis:
-        return analyzer.analyze(Path(task.path), task.start_s, task.end_s)
+    def handle(task: Task) -> list[PartialAnalysis]:
+        if task.item is not None:
+            return worker.analyze_all(task.item)
+        return [worker.analyzer.analyze(Path(task.path), task.start_s, task.end_s)]
 
     return handle
 
 
-def _failure(task: Task, failure: TaskFailure) -> PartialAnalysis:
+def _failure(task: Task, failure: TaskFailure) -> list[PartialAnalysis]:
     code = {"crashed": "worker_crashed", "timeout": "timeout"}.get(failure.reason, "internal_error")
-    name = Path(task.path).name
-    return PartialAnalysis(name, error=ErrorInfo(code, f"{name}: {failure.message}"))
+    item = task.item or InputItem(task.index, Path(task.path).name, path=task.path)
+    return [failed_part(item, code, failure.message)]
+
+
+def plan_tasks(items: list[InputItem], window_s: float) -> list[Task]:
+    """A task per window of each local input (planned here, where the file is), one per
+    input in a bucket (its worker plans and analyses its windows)."""
+    return [task for item in items for task in (
+        [Task(item.index, item.key, item=item)] if item.bucket else
+        [Task(item.index, item.path, start, end)
+         for start, end in plan_windows(Path(item.path), window_s)])]
 
 
 def recognize_paths(paths: list[Path], settings: Settings,
                     progress: ProgressCallback | None = None) -> Iterator[tuple[int, VideoResult]]:
     """Yield `(input index, result)` as inputs finish; one result per input, always."""
-    tasks = [Task(i, str(p), start, end) for i, p in enumerate(paths)
-             for start, end in plan_windows(p, settings.pipeline.window)]
+    items = [InputItem(i, p.name, path=str(p)) for i, p in enumerate(paths)]
+    return recognize_items(items, settings, progress)
+
+
+def recognize_items(items: list[InputItem], settings: Settings,
+                    progress: ProgressCallback | None = None,
+                    ) -> Iterator[tuple[int, VideoResult]]:
+    """Yield `(item index, result)` as inputs finish; one result per input, always."""
+    tasks = plan_tasks(items, settings.pipeline.window)
     workers = min(settings.pipeline.worker_count, len(tasks))
     gallery = open_gallery(settings)
     lookup = metadata_lookup(settings)
     options = settings.recognition.recognize_options()
-    parts: dict[int, list[PartialAnalysis]] = {}
-    remaining = {i: sum(1 for t in tasks if t.index == i) for i in range(len(paths))}
-    for done, (task, part) in enumerate(_run(tasks, settings, workers), 1):
+    by_index = {item.index: item for item in items}
+    parts: dict[int, list[tuple[float, PartialAnalysis]]] = {}
+    remaining = {item.index: 0 for item in items}
+    for task in tasks:
+        remaining[task.index] += 1
+    for done, (task, found) in enumerate(_run(tasks, settings, workers), 1):
         if progress is not None:
             progress(done, len(tasks))
-        parts.setdefault(task.index, []).append(part)
+        parts.setdefault(task.index, []).extend((task.start_s, part) for part in found)
         remaining[task.index] -= 1
         if remaining[task.index] == 0:
-            name = Path(task.path).name
-            yield task.index, combine(name, parts.pop(task.index), gallery, options, lookup)
+            ordered = [part for _, part in sorted(parts.pop(task.index), key=lambda p: p[0])]
+            yield task.index, combine(by_index[task.index].video, ordered, gallery, options,
+                                      lookup)
 
 
 def _run(tasks: list[Task], settings: Settings,
-         workers: int) -> Iterator[tuple[Task, PartialAnalysis]]:
+         workers: int) -> Iterator[tuple[Task, list[PartialAnalysis]]]:
     if workers <= 1:
         handle = _analyzer(settings)
         for task in tasks:
             yield task, handle(task)
         return
-    pool: WorkerPool[Task, PartialAnalysis] = WorkerPool(
+    pool: WorkerPool[Task, list[PartialAnalysis]] = WorkerPool(
         workers, _analyzer, settings, timeout_s=settings.pipeline.item_timeout,
         preload=(__name__,)
     )
