@@ -80,7 +80,7 @@ class InputItem:
     @property
     def video(self) -> str:
         """What the result document calls the input: its file name, as `recognize` does."""
-        return PurePosixPath(self.key).name if self.bucket else Path(self.path).name
+        return self.key.rpartition("/")[2] if self.bucket else Path(self.path).name
 
     @property
     def correlation(self) -> str:
@@ -100,9 +100,12 @@ def bucket_settings(base: BucketSettings, bucket: str) -> BucketSettings:
     return base.model_copy(update={"name": bucket, "backend": "s3"})
 
 
-def _is_media(relative: PurePosixPath) -> bool:
-    return relative.suffix.lower() in MEDIA_EXTENSIONS \
-        and not any(part.startswith(".") for part in relative.parts)
+def _is_media(relative: str) -> bool:
+    """A media file's name (by extension), not inside a hidden folder nor hidden itself
+    (string work: a bucket source checks millions of keys)."""
+    name = relative.rpartition("/")[2]
+    suffix = name[name.rfind("."):].lower() if "." in name.lstrip(".") else ""
+    return suffix in MEDIA_EXTENSIONS and not relative.startswith(".") and "/." not in relative
 
 
 def walk_folder(folder: Path) -> Iterator[Path]:
@@ -111,7 +114,7 @@ def walk_folder(folder: Path) -> Iterator[Path]:
         folders.sort()
         for name in sorted(files):
             path = Path(directory) / name
-            if _is_media(PurePosixPath(path.relative_to(folder).as_posix())) and path.is_file():
+            if _is_media(path.relative_to(folder).as_posix()) and path.is_file():
                 yield path
 
 
@@ -162,10 +165,10 @@ class Sources:
             return
         start = buckets[location.bucket]
         for info in self.listings[location.bucket].list(location.prefix, ordered=False):
-            relative = PurePosixPath(info.key[len(start):])
-            if info.key.endswith("/") or not _is_media(relative):
+            relative = info.key[len(start):]
+            if not _is_media(relative):
                 continue
-            name = f"{location.bucket}/{relative}" if labelled else str(relative)
+            name = f"{location.bucket}/{relative}" if labelled else relative
             yield InputItem(0, name, bucket=location.bucket, key=info.key, etag=info.etag)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from facereel.cli import models, pipeline, recognition
 from facereel.cli.common import err
@@ -29,5 +30,5 @@ def main() -> None:
     try:
         app()
     except FacereelError as exc:
-        err.print(f"[red]error[/red] ({exc.code}): {exc.message}", soft_wrap=True)
+        err.print(f"[red]error[/red] ({exc.code}): {escape(exc.message)}", soft_wrap=True)
         sys.exit(2)

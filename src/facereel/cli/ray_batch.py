@@ -24,6 +24,9 @@ TABLE_LIMIT = 200  # a run this small also gets the table the local engine print
 def recognize_on_ray(sources: Sources, target: Location | None, settings: Settings,
                      as_json: bool) -> int:
     """Run the batch; the exit code (0, 1 when every input failed, 2 when none was found)."""
+    from facereel.deploy.ray_env import keep_on_loopback
+
+    keep_on_loopback(settings.ray.ray_address)
     from facereel.app.batchwork import judge_of
     from facereel.core.results import VideoResult
     from facereel.deploy.ray import run_batch

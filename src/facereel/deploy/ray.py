@@ -53,14 +53,20 @@ def node_label() -> str:
 def connected(settings: RaySettings, cpus: int) -> Iterator[str]:
     """Ray for the length of a run: the cluster at `ray_address`, or a Ray started here with
     `cpus` CPUs (the local engine's worker count, for a fair comparison)."""
-    if settings.ray_address:
-        ray.init(address=settings.ray_address, logging_level=logging.WARNING)
-        where = f"the Ray cluster at {settings.ray_address}"
-    else:
-        ray.init(num_cpus=cpus, object_store_memory=settings.ray_object_store_mb << 20,
-                 include_dashboard=False, _node_ip_address=LOOPBACK,
-                 logging_level=logging.WARNING)
-        where = f"a local Ray ({cpus} CPUs)"
+    try:
+        if settings.ray_address:
+            ray.init(address=settings.ray_address, logging_level=logging.WARNING)
+            where = f"the Ray cluster at {settings.ray_address}"
+        else:
+            ray.init(num_cpus=cpus, object_store_memory=settings.ray_object_store_mb << 20,
+                     include_dashboard=False, _node_ip_address=LOOPBACK,
+                     logging_level=logging.WARNING)
+            where = f"a local Ray ({cpus} CPUs)"
+    except (ConnectionError, OSError, RuntimeError, ValueError) as exc:
+        what = f"join the Ray cluster at {settings.ray_address}" if settings.ray_address \
+            else "start a local Ray"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise FacereelError(f"cannot {what}: {first}", "ray_unavailable") from exc
     try:
         yield where
     finally:
