@@ -19,8 +19,10 @@ from facereel.config import Settings
 from facereel.pipeline.wiring import object_store
 from facereel.ports.objectstore import ObjectStore
 from facereel.ports.objectstore.s3 import make_s3_client
+from tests.integration.test_pipeline_local import results_by_stem
 from tests.support import provisioned
 from tests.support.media_factory import timeline
+from tests.support.pipeline import Pipeline
 from tests.support.ray_cluster import kill_raylet, loopback_cluster, ray_env, short_tmp
 from tests.support.servers import SeaweedServer
 from tests.support.truth import CLIP_PEOPLE
@@ -162,3 +164,29 @@ def test_a_cluster_run_refuses_local_folders_and_a_missing_extra_is_one_line(
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1, missing.stderr
     assert "error (missing_extra)" in missing.stderr
     assert "pip install 'facereel[ray]'" in missing.stderr
+
+
+def test_up_on_ray_runs_the_stages_as_actors_scaled_to_the_backlog(
+        cse546: Path, tmp_path: Path, ray_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`up --engine ray` on the embedded defaults: the 8 clips through the same queues, by
+    stage actors that the backlog scales from 1 to 2 and back."""
+    env = {**ray_env(monkeypatch, ray_tmp), "FACEREEL_ENGINE": "ray",
+           "FACEREEL_RAY_ACTORS_MIN": "1", "FACEREEL_RAY_ACTORS_MAX": "2",
+           "FACEREEL_RAY_BACKLOG_PER_ACTOR": "2", "FACEREEL_RAY_SCALE_IN_DELAY": "1",
+           "FACEREEL_LOG_LEVEL": "INFO"}
+    pipeline = Pipeline(tmp_path / "state", env=env, workers=2)
+    pipeline.prepare(cse546)
+    pipeline.start()
+    try:
+        pipeline.wait_log("facereel is up on Ray: 1..2 stage actors")
+        pipeline.cli("workload", str(cse546 / "videos"))
+        status = pipeline.wait_done(8, timeout_s=240)
+        assert status["videos"].get("done") == 8, status
+        pipeline.wait_log("autoscale scale_out")
+        pipeline.wait_log("autoscale scale_in")  # an idle queue lets the second actor go
+    finally:
+        code = pipeline.stop()
+    assert code == 0
+    results = results_by_stem(pipeline.data_dir)
+    assert {stem: [p["person"] for p in doc["people"]] for stem, doc in results.items()} == \
+        {name: [person] for name, person in CLIP_PEOPLE.items()}
