@@ -64,7 +64,10 @@ def recognize_on_ray(sources: Sources, target: Location | None, settings: Settin
         from facereel.cli.recognition import results_table
 
         out.print(results_table(kept))
-    err.print(summary_table(summary))
+    if as_json:  # for programs: the summary as one JSON object, beside the results
+        sys.stderr.write(json.dumps({"summary": summary.to_dict()}) + "\n")
+    else:
+        err.print(summary_table(summary))
     if not summary.listed:
         err.print("[red]error[/red]: no videos or images found in "
                   + ", ".join(str(location) for location in sources.locations))
