@@ -34,6 +34,7 @@ import psutil
 from common import FACEREEL, REPO_ROOT, bench_arguments, data_dir, read_workload
 
 sys.path.insert(0, str(REPO_ROOT))
+from tests.support import provisioned
 from tests.support.ray_cluster import loopback_cluster
 from tests.support.servers import SeaweedServer
 from tests.support.truth import CLIP_PEOPLE
@@ -118,7 +119,7 @@ def recognize(args: list[str], env: dict[str, str], expected: dict[str, str]) ->
 
 def upload(weed: SeaweedServer, videos: Path) -> None:
     client = make_s3_client(weed.endpoint, "us-east-1", weed.access_key, weed.secret_key)
-    client.create_bucket(Bucket=BUCKET)
+    provisioned.s3_bucket(client, BUCKET)  # idempotent: a kept SeaweedFS folder has it
     for path in sorted(videos.glob("*.mp4")):
         client.upload_file(str(path), BUCKET, f"videos/{path.name}")
 
