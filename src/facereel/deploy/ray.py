@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from facereel.errors import FacereelError
+from facereel.errors import ConfigError, FacereelError
 
 try:
     import ray
@@ -35,7 +35,6 @@ from facereel.config.sections import RaySettings
 from facereel.deploy.ray_driver import BatchDriver, RunSummary
 from facereel.deploy.ray_pool import ActorPool
 from facereel.deploy.ray_work import BatchWorker, Outcome
-from facereel.errors import ConfigError
 
 log = logging.getLogger(__name__)
 LOOPBACK = "127.0.0.1"
