@@ -19,6 +19,7 @@ once restarted.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ from ray.exceptions import RayError, RayTaskError
 from facereel.deploy.ray_work import Call, CallFailure
 
 log = logging.getLogger(__name__)
+STUCK_S = 60.0
 
 
 @dataclass(eq=False)
@@ -47,6 +49,7 @@ class ActorPool:
         self.slots = [_Slot(make_actor()) for _ in range(size)]
         for slot in self.slots:
             self._probe(slot)
+        self._idle_since = time.monotonic()  # since when no actor has been ready
 
     @staticmethod
     def _probe(slot: _Slot) -> None:
@@ -72,6 +75,7 @@ class ActorPool:
         refs = [*waiting, *probes]
         if not refs:
             return []
+        self._say_if_stuck(len(probes))
         ready, _ = ray.wait(refs, num_returns=1, timeout=timeout_s)
         if ready:  # and whatever else is done by now
             ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
@@ -83,6 +87,16 @@ class ActorPool:
                 slot = waiting[ref]
                 answered.append((slot.calls.pop(ref), self._answer(slot, ref)))
         return answered
+
+    def _say_if_stuck(self, waiting: int) -> None:
+        """A cluster without room for any actor would wait silently: say so, now and then."""
+        now = time.monotonic()
+        if waiting < len(self.slots):
+            self._idle_since = now
+        elif now - self._idle_since > STUCK_S:
+            log.warning("no actor is ready after %.0f s: the cluster has no room for one "
+                        "(FACEREEL_RAY_CPUS_PER_ACTOR CPUs each)?", now - self._idle_since)
+            self._idle_since = now
 
     def _ready(self, slot: _Slot, ref: Any) -> None:
         try:
