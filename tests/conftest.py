@@ -17,6 +17,13 @@ from tests.support.truth import CLIP_PEOPLE
 
 __all__ = ["CLIP_PEOPLE", "REPO_ROOT"]  # imported by the test modules
 
+# Ray reads these when it is imported: every Ray a test starts or joins stays on loopback
+# (else 127.0.0.1 becomes the machine's network address), without token auth (which a
+# `ray.init` would turn on and a worker started without it would fail), and reports nothing.
+for _name, _value in (("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0"), ("RAY_AUTH_MODE", "disabled"),
+                      ("RAY_USAGE_STATS_ENABLED", "0")):
+    os.environ.setdefault(_name, _value)
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "cse546"
 

@@ -12,7 +12,9 @@ _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"messa
 
 
 def _extra(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: v for k, v in vars(record).items() if k not in _RESERVED}
+    """Fields a caller added; private ones (a host's own, like Ray's `_ray_timestamp_ns` on
+    every record of an actor) are left out."""
+    return {k: v for k, v in vars(record).items() if k not in _RESERVED and k[:1] != "_"}
 
 
 class JsonFormatter(logging.Formatter):

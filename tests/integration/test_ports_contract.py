@@ -196,6 +196,10 @@ def test_list_is_in_key_order_and_filters_by_prefix(store: ObjectStore) -> None:
     assert [i.key for i in store.list("a/")] == ["a/b/c.mp4", "a/b/d.mp4", "a/c.mp4"]
     assert [i.key for i in store.list("a/b")] == ["a/b/c.mp4", "a/b/d.mp4"]
     assert list(store.list("zzz/")) == []
+    unordered = store.list("a", ordered=False)
+    assert next(unordered).key.startswith("a"), "a lazy listing yields before it is complete"
+    assert sorted([i.key for i in store.list("a", ordered=False)]) == \
+        [k for k in sorted(keys) if k.startswith("a")]
 
 
 def test_delete_and_missing_objects(store: ObjectStore, tmp_path: Path) -> None:

@@ -99,6 +99,21 @@ def test_flat_names_are_unique_across_sections() -> None:
     assert names["api_keys"] == "http" and names["app_workers_max"] == "image_tier"
     assert names["input"] == "storage" and names["gallery_refresh"] == "storage"
     assert names["openfaas_secrets"] == "openfaas" and names["invoke_key"] == "openfaas"
+    assert names["engine"] == "ray" and names["ray_address"] == "ray"
+
+
+def test_ray_settings_by_flat_name_and_refused_values(monkeypatch: pytest.MonkeyPatch,
+                                                       tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FACEREEL_ENGINE", "ray")
+    monkeypatch.setenv("FACEREEL_RAY_ADDRESS", "10.0.0.5:6379")
+    monkeypatch.setenv("FACEREEL_RAY__RAY_ACTORS_MAX", "8")
+    settings = Settings()
+    assert (settings.ray.engine, settings.ray.ray_address) == ("ray", "10.0.0.5:6379")
+    assert settings.ray.ray_actors_max == 8 and settings.ray.ray_inflight == 2
+    monkeypatch.setenv("FACEREEL_ENGINE", "spark")
+    with pytest.raises(ValidationError, match="'local' or 'ray'"):
+        Settings()
 
 
 def test_deploy_settings_name_a_known_stage(monkeypatch: pytest.MonkeyPatch,

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 import typer
+from rich.markup import escape
 from typer.core import TyperOption
 
 from facereel.cli import models, pipeline, recognition
@@ -44,5 +45,5 @@ def main() -> None:
     try:
         app()
     except FacereelError as exc:
-        err.print(f"[red]error[/red] ({exc.code}): {exc.message}", soft_wrap=True)
+        err.print(f"[red]error[/red] ({exc.code}): {escape(exc.message)}", soft_wrap=True)
         sys.exit(2)

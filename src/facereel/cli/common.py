@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from facereel.config import Settings, config_error
 from facereel.errors import FacereelError
@@ -56,5 +57,5 @@ def settings_from(service: bool = False, **overrides: object) -> Settings:
 
 
 def fail(exc: FacereelError) -> typer.Exit:
-    err.print(f"[red]error[/red] ({exc.code}): {exc.message}")
+    err.print(f"[red]error[/red] ({exc.code}): {escape(exc.message)}")  # [ray] is no markup
     return typer.Exit(code=2)

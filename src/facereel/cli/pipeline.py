@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -28,6 +29,7 @@ from facereel.errors import FacereelError
 if TYPE_CHECKING:
     from facereel.app.provision import Outcome
     from facereel.http.server import HttpTier
+    from facereel.imagetier.autoscale import ScalingPolicy
     from facereel.pipeline.wiring import Ports
 
 
@@ -45,13 +47,20 @@ def up(
         help="HTTP port (default 8000; 0 = no HTTP API)")] = None,
     host: Annotated[Optional[str], typer.Option(  # noqa: UP045
         help="HTTP address (default 127.0.0.1; others need FACEREEL_API_KEYS)")] = None,
+    engine: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="local (worker processes) or ray (stage actors, autoscaled)")] = None,
+    address: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="with --engine ray: the cluster to join (default: start a local Ray)")] = None,
 ) -> None:
     """Run the pipeline on embedded defaults: watch the input bucket, process, publish; serve
     the HTTP API, the web page and the image tier."""
     from facereel.runtime.service import run_up
 
     settings = settings_from(service=True, data_dir=data_dir, workers=workers, gallery=gallery,
-                             port=port, host=host)
+                             port=port, host=host, engine=engine, ray_address=address)
+    if settings.ray.engine == "ray":
+        _up_on_ray(settings)
+        return
     count = settings.pipeline.worker_count
     try:
         http = _http_tier(settings)
@@ -67,6 +76,37 @@ def up(
     except FacereelError as exc:
         err.print(f"[red]error[/red] ({exc.code}): {exc.message}")
         raise typer.Exit(code=2) from exc
+
+
+def _up_on_ray(settings: Settings) -> None:
+    """The watcher here, the stage workers as autoscaled Ray actors, until Ctrl-C."""
+    import signal
+
+    from facereel.deploy.ray_env import keep_on_loopback
+    from facereel.runtime.orphans import sole_service
+
+    keep_on_loopback(settings.ray.ray_address)
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT,
+                                                                     signal.SIGTERM)}
+    try:
+        from facereel.deploy.ray_service import serve_on_ray
+
+        if settings.http.port:
+            err.print("note: --engine ray serves no HTTP API; run it with --port 0 to say so")
+
+        def ready(policy: ScalingPolicy) -> None:
+            err.print(f"facereel is up on Ray: {policy.min_workers}..{policy.max_workers} stage "
+                      "actors as the backlog asks; Ctrl-C stops (in-flight work finishes first).")
+
+        with sole_service(settings.data_dir):
+            serve_on_ray(settings, stop, ready)
+    except FacereelError as exc:
+        err.print(f"[red]error[/red] ({exc.code}): {escape(exc.message)}")
+        raise typer.Exit(code=2) from exc
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _http_tier(settings: Settings) -> HttpTier | None:

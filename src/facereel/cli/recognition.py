@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -24,6 +23,7 @@ from facereel.errors import FacereelError
 from facereel.ports.metadata import read_people_json
 
 if TYPE_CHECKING:  # the core (numpy, PyAV, dlib, onnxruntime) loads only for commands using it
+    from facereel.app.sources import InputItem, Location
     from facereel.core.results import VideoResult
     from facereel.ports.objectstore import ObjectStore
 
@@ -32,84 +32,82 @@ metadata_app = typer.Typer(no_args_is_help=True, help="Manage people's metadata 
 
 
 def recognize(
-    paths: Annotated[list[Path], typer.Argument(help="video/image files or folders")],
+    sources: Annotated[list[str], typer.Argument(
+        help="video/image files, folders, or s3://bucket/prefix")],
     gallery: GalleryOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object per input")] = False,
-    out_dir: Annotated[Optional[Path], typer.Option("--out", help="write <name>.json, <stem>.txt/.csv and face crops here")] = None,  # noqa: UP045, E501
+    out_to: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        "--out", help="write <name>.json, <stem>.txt/.csv and face crops to a folder or "
+        "s3://bucket/prefix",
+    )] = None,
     workers: Annotated[Optional[int], typer.Option(help="worker processes (default: cores)")] = None,  # noqa: UP045, E501
     sampling: Annotated[Optional[str], typer.Option(help="adaptive|first|keyframes|all|fps=N")] = None,  # noqa: UP045, E501
     threshold: Annotated[Optional[float], typer.Option(help="match threshold (distance)")] = None,  # noqa: UP045
+    engine: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="local (a pool of processes) or ray (actors on a Ray cluster)")] = None,
+    address: Annotated[Optional[str], typer.Option(  # noqa: UP045
+        help="with --engine ray: the cluster to join (host:port or auto; default: start a "
+        "local Ray)")] = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Recognize the people in videos and images."""
     from facereel.app.recognition import gallery_of, open_gallery
-    from facereel.runtime.batch import collect_inputs
+    from facereel.app.sources import open_sources, parse_location
 
     try:
         settings = settings_from(gallery=gallery, workers=workers, sampling=sampling,
-                                 threshold=threshold, data_dir=data_dir)
+                                 threshold=threshold, data_dir=data_dir, engine=engine,
+                                 ray_address=address)
         # read before any worker starts, so a broken gallery is one clear line
         if not open_gallery(settings, create=True).people:
             err.print(f"warning: {gallery_of(settings, gallery).describe()} is empty or does "
                       "not exist: every face will be reported as a stranger (enrol people "
                       "with `facereel enroll NAME PHOTO...` or `facereel gallery import FILE`)")
+        target = parse_location(out_to) if out_to is not None else None
+        batch = open_sources(sources, settings.storage)
+        if settings.ray.engine == "ray":
+            from facereel.cli.ray_batch import recognize_on_ray
+
+            raise typer.Exit(recognize_on_ray(batch, target, settings, as_json))
+        items = list(batch.items())
     except FacereelError as exc:
         raise fail(exc) from exc
-    inputs = collect_inputs(paths)
-    if not inputs:
-        err.print("[red]error[/red]: no videos or images found in " + ", ".join(map(str, paths)))
+    if not items:
+        err.print("[red]error[/red]: no videos or images found in " + ", ".join(sources))
         raise typer.Exit(code=2)
-    results = _run_batch(inputs, settings, as_json, out_dir)
+    results = _run_batch(items, settings, as_json, target)
     if not as_json:
-        out.print(_table(results))
+        out.print(results_table(results))
     if all(r.status == "error" for r in results):
         raise typer.Exit(code=1)
 
 
-def _run_batch(inputs: list[Path], settings: Settings, as_json: bool,
-               out_dir: Path | None) -> list[VideoResult]:
-    from facereel.runtime.batch import in_order, output_keys, recognize_paths
+def _run_batch(items: list[InputItem], settings: Settings, as_json: bool,
+               target: Location | None) -> list[VideoResult]:
+    from facereel.app.sources import make_sink
+    from facereel.runtime.batch import in_order, recognize_items
 
     results: list[VideoResult] = []
+    sink = make_sink(target, settings.storage) if target is not None else None
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                         TimeElapsedColumn(), console=err, disable=as_json or not err.is_terminal)
     with progress:
-        task = progress.add_task("recognizing", total=len(inputs))
+        task = progress.add_task("recognizing", total=len(items))
 
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        keys = output_keys(inputs)
-        for index, result in in_order(recognize_paths(inputs, settings, advance,
-                                                      faces=out_dir is not None)):
+        for index, result in in_order(recognize_items(items, settings, advance,
+                                                      faces=sink is not None)):
             results.append(result)
             if as_json:
                 emit_json(result.to_dict())
-            if out_dir is not None:
-                write_outputs(out_dir, result, keys[index])
+            if sink is not None:
+                sink.write(items[index].name, result)
     return results
 
 
-def write_outputs(out_dir: Path, result: VideoResult, key: str) -> None:
-    """`<key>.json` (named after the whole input name: `x.mp4` and `x.mkv` never share one)
-    and the seed files `<stem>.txt/.csv` (the latest result when stems collide), as the
-    pipeline publishes them; `key` is the input's path under the folder all inputs share."""
-    from facereel.core.results import seed_csv, seed_txt
-    from facereel.pipeline.publishing import output_stem, result_key
-
-    files = {result_key(key): json.dumps(result.to_dict(), indent=1).encode(),
-             f"{output_stem(key)}.txt": seed_txt(result).encode(),
-             f"{output_stem(key)}.csv": seed_csv(result).encode()}
-    folder = (out_dir / result_key(key)).parent  # face crops are named relative to the document
-    files.update({str((folder / face).relative_to(out_dir)): image
-                  for face, image in result.face_images.items()})
-    for name, data in files.items():
-        target = out_dir / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-
-
-def _table(results: list[VideoResult]) -> Table:
+def results_table(results: list[VideoResult]) -> Table:
     table = Table(title=f"{len(results)} inputs")
     for column in ("input", "status", "people (first-last s, similarity)", "unknown", "ms"):
         table.add_column(column)

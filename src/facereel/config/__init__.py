@@ -37,6 +37,7 @@ from facereel.config.sections import (
     ImageTierSettings,
     OpenFaasSettings,
     PipelineSettings,
+    RaySettings,
     RecognitionSettings,
     StorageSettings,
     secret,
@@ -44,9 +45,8 @@ from facereel.config.sections import (
 from facereel.errors import ConfigError
 
 __all__ = ["BucketSettings", "DeploySettings", "HttpSettings", "ImageTierSettings",
-           "OpenFaasSettings",
-           "PipelineSettings", "RecognitionSettings", "Settings", "StorageSettings",
-           "flat_names", "secret"]
+           "OpenFaasSettings", "PipelineSettings", "RaySettings", "RecognitionSettings",
+           "Settings", "StorageSettings", "flat_names", "secret"]
 
 PREFIX = "FACEREEL_"
 ALIASES = {"segment": "window"}  # old flat names of renamed fields
@@ -205,6 +205,7 @@ class Settings(BaseSettings):
     image_tier: ImageTierSettings = ImageTierSettings()
     openfaas: OpenFaasSettings = OpenFaasSettings()
     deploy: DeploySettings = DeploySettings()
+    ray: RaySettings = RaySettings()
 
     def with_overrides(self, **values: Any) -> Settings:
         """A copy with the given non-None values replaced (command-line options), validated

@@ -7,6 +7,8 @@
     image_tier   the image web tier: timeouts, app-tier workers and their autoscaling
     openfaas     the OpenFaaS functions (where their secrets are) and the monitor invoking them
     deploy       serverless hosts (AWS Lambda): which stage a function runs, how it hands on
+    ray          the Ray engine: which engine runs `recognize` and `up`, the cluster to join,
+                 how many actors and how busy each is kept
 
 Every field is also reachable by its flat name (`FACEREEL_THRESHOLD`, `Settings(workers=2)`),
 so field names are unique across sections (`config.flat_names` checks it at import).
@@ -353,6 +355,31 @@ class DeploySettings(BaseModel):
         return f"{self.function_prefix}-{stage_name}"
 
 
+class RaySettings(BaseModel):
+    """The Ray engine (`recognize --engine ray`, `up --engine ray`): which cluster, how many
+    actors (each a worker process holding the models once) and how busy each is kept."""
+
+    model_config = FROZEN
+
+    engine: Literal["local", "ray"] = Field("local", description="what runs recognize and up: "
+                                            "local processes, or actors on a Ray cluster")
+    ray_address: str = Field("", description="Ray cluster to join (host:port, or auto); empty: "
+                             "start a local Ray on this machine for the run")
+    ray_actors_min: int = Field(1, ge=0, description="up --engine ray: stage actors kept when "
+                                "the queues are empty")
+    ray_actors_max: int = Field(0, ge=0, description="actors at most (0 = one per CPU of the "
+                                "cluster, counted at start)")
+    ray_cpus_per_actor: float = Field(1.0, gt=0, description="CPUs Ray reserves per actor")
+    ray_inflight: int = Field(2, ge=1, description="calls queued per actor: with 2 an actor "
+                              "starts its next video as soon as one ends")
+    ray_backlog_per_actor: float = Field(4.0, gt=0, description="up --engine ray: queued "
+                                         "messages one actor is expected to absorb")
+    ray_scale_in_delay: float = Field(30.0, ge=0, description="up --engine ray: seconds of "
+                                      "low backlog before actors are stopped")
+    ray_object_store_mb: int = Field(256, ge=64, description="object store of a Ray started "
+                                     "locally (results are small: no need for 30% of memory)")
+
+
 SECTIONS: dict[str, type[BaseModel]] = {
     "recognition": RecognitionSettings,
     "storage": StorageSettings,
@@ -361,4 +388,5 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "image_tier": ImageTierSettings,
     "openfaas": OpenFaasSettings,
     "deploy": DeploySettings,
+    "ray": RaySettings,
 }

@@ -26,7 +26,7 @@ from itertools import pairwise
 from typing import Protocol
 
 from facereel.errors import ConfigError
-from facereel.ports.queue import Queue
+from facereel.ports.queue import QueueDepth
 
 log = logging.getLogger("facereel.autoscale")
 
@@ -50,6 +50,12 @@ class WorkerProvider(Protocol):
     def describe(self) -> str:
         """A short human description, for logs and status pages."""
         ...
+
+
+class Backlog(Protocol):
+    """What the autoscaler watches: a queue, or several added up (the pipeline's stages)."""
+
+    def depth(self) -> QueueDepth: ...
 
 
 @dataclass(frozen=True)
@@ -131,7 +137,7 @@ def _workers(count: int) -> str:
 
 
 class Autoscaler:
-    def __init__(self, provider: WorkerProvider, queue: Queue, policy: ScalingPolicy,
+    def __init__(self, provider: WorkerProvider, queue: Backlog, policy: ScalingPolicy,
                  clock: Callable[[], float] = time.monotonic,
                  on_decision: Callable[[ScalingDecision], None] | None = None) -> None:
         self.provider = provider

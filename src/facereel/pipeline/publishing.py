@@ -6,6 +6,7 @@ hold the latest published result) and the video's metadata row."""
 from __future__ import annotations
 
 import json
+import posixpath
 import time
 from functools import partial
 
@@ -45,13 +46,26 @@ def legacy_result_key(key: str) -> str:
     return f"{output_stem(key)}.json"
 
 
+def output_files(key: str, result: VideoResult) -> list[tuple[str, str, str]]:
+    """(name, text, content type) of a result's three outputs, wherever they are written (the
+    output bucket, a folder of `recognize --out`, a batch's bucket)."""
+    stem = output_stem(key)
+    return [(result_key(key), json.dumps(result.to_dict(), indent=1), "application/json"),
+            (f"{stem}.txt", seed_txt(result), "text/plain"),
+            (f"{stem}.csv", seed_csv(result), "text/csv")]
+
+
+def face_files(key: str, result: VideoResult) -> list[tuple[str, bytes]]:
+    """(name, JPEG) of the face crops a result carries (`recognize --out`), named as its `face`
+    fields say: relative to the document's folder."""
+    folder = posixpath.dirname(result_key(key))
+    return [(posixpath.join(folder, face), image) for face, image in result.face_images.items()]
+
+
 def publish_result(ports: Ports, key: str, etag: str, result: VideoResult) -> None:
     """Write a result's output files and the video's metadata row (also used to report uploads
     refused at the door, so every input ends as one record in the same place)."""
-    stem = output_stem(key)
-    files = [(result_key(key), json.dumps(result.to_dict(), indent=1), "application/json"),
-             (f"{stem}.txt", seed_txt(result), "text/plain"),
-             (f"{stem}.csv", seed_csv(result), "text/csv")]
+    files = output_files(key, result)
     run_all(ports.output, [partial(ports.output.put_bytes, name, text.encode(), None, kind)
                            for name, text, kind in files])
     error = result.error or ErrorInfo("", "")

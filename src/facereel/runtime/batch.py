@@ -9,27 +9,16 @@ as the last one arrives.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
+from facereel.app.batchwork import ItemAnalyzer, failed_part, join_windows
 from facereel.app.recognition import metadata_lookup, open_gallery
+from facereel.app.sources import InputItem
 from facereel.config import Settings
-from facereel.config.sections import RecognitionSettings
-from facereel.core.faces import FaceModels
-from facereel.core.gallery import Gallery
-from facereel.core.people import MetadataLookup
-from facereel.core.recognize import (
-    FaceFiles,
-    MediaAnalyzer,
-    PartialAnalysis,
-    RecognizeOptions,
-    combine,
-    number_windows,
-)
-from facereel.core.results import ErrorInfo, VideoResult
-from facereel.core.sniff import MEDIA_EXTENSIONS
+from facereel.core.recognize import PartialAnalysis
+from facereel.core.results import VideoResult
 from facereel.pipeline.windows import plan_windows
 from facereel.runtime.pool import TaskFailure, WorkerPool
 
@@ -42,105 +31,90 @@ class Task:
     path: str
     start_s: float = 0.0
     end_s: float | None = None
-    window: int = 0  # which window of the input
-
-
-def collect_inputs(paths: list[Path]) -> list[Path]:
-    """Files as given; folders expanded (recursively, sorted) to the media files inside them."""
-    inputs: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            inputs.extend(
-                p for p in sorted(path.rglob("*"))
-                if p.is_file() and p.suffix.lower() in MEDIA_EXTENSIONS
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-        else:
-            inputs.append(path)
-    return inputs
-
-
-def output_keys(inputs: list[Path]) -> list[str]:
-    """A distinct output name per input: its path relative to the folder all inputs share
-    (`a/x.mp4` and `b/x.mp4` stay apart; one file alone is its name)."""
-    resolved = [Path(os.path.abspath(p)) for p in inputs]  # noqa: PTH100 - resolve() would follow links
-    if not resolved:
-        return []
-    root = Path(os.path.commonpath([p.parent for p in resolved]))
-    return [p.relative_to(root).as_posix() for p in resolved]
+    item: InputItem | None = None  # an input in a bucket: all its windows, by one worker
 
 
 @dataclass(frozen=True, slots=True)
 class WorkerSpec:
     """What a batch worker process builds its analyzer from."""
 
-    recognition: RecognitionSettings
-    keep_faces: bool = False
+    settings: Settings
+    keep_faces: bool = False  # keep each track's first shot, for results that show faces
 
 
-def _analyzer(spec: WorkerSpec) -> Callable[[Task], PartialAnalysis]:
-    options = replace(spec.recognition.recognize_options(), keep_faces=spec.keep_faces)
-    analyzer = MediaAnalyzer(FaceModels(spec.recognition.face_config()).load(), options)
+def _analyzer(spec: WorkerSpec) -> Callable[[Task], list[PartialAnalysis]]:
+    worker = ItemAnalyzer(spec.settings, spec.keep_faces)
 
-    def handle(task: Task) -> PartialAnalysis:
-        return analyzer.analyze(Path(task.path), task.start_s, task.end_s)
+    def handle(task: Task) -> list[PartialAnalysis]:
+        if task.item is not None:
+            return worker.analyze_all(task.item)
+        return [worker.analyzer.analyze(Path(task.path), task.start_s, task.end_s)]
 
     return handle
 
 
-def _failure(task: Task, failure: TaskFailure) -> PartialAnalysis:
+def _failure(task: Task, failure: TaskFailure) -> list[PartialAnalysis]:
     code = {"crashed": "worker_crashed", "timeout": "timeout"}.get(failure.reason, "internal_error")
-    name = Path(task.path).name
-    return PartialAnalysis(name, error=ErrorInfo(code, f"{name}: {failure.message}"))
+    item = task.item or InputItem(task.index, Path(task.path).name, path=task.path)
+    return [failed_part(item, code, failure.message)]
+
+
+def plan_tasks(items: list[InputItem], window_s: float) -> list[Task]:
+    """A task per window of each local input (planned here, where the file is), one per
+    input in a bucket (its worker plans and analyses its windows)."""
+    return [task for item in items for task in (
+        [Task(item.index, item.key, item=item)] if item.bucket else
+        [Task(item.index, item.path, start, end)
+         for start, end in plan_windows(Path(item.path), window_s)])]
 
 
 def recognize_paths(paths: list[Path], settings: Settings,
                     progress: ProgressCallback | None = None,
                     faces: bool = False) -> Iterator[tuple[int, VideoResult]]:
-    """Yield `(input index, result)` as inputs finish; one result per input, always. With
+    """Yield `(input index, result)` as inputs finish; one result per input, always."""
+    items = [InputItem(i, p.name, path=str(p)) for i, p in enumerate(paths)]
+    return recognize_items(items, settings, progress, faces)
+
+
+def recognize_items(items: list[InputItem], settings: Settings,
+                    progress: ProgressCallback | None = None, faces: bool = False,
+                    ) -> Iterator[tuple[int, VideoResult]]:
+    """Yield `(item index, result)` as inputs finish; one result per input, always. With
     `faces`, each person and stranger points to a crop of their face (`<video>.faces/...`,
     relative to the result document) and the result carries those JPEGs in `face_images`."""
-    tasks = [Task(i, str(p), start, end, n) for i, p in enumerate(paths)
-             for n, (start, end) in enumerate(plan_windows(p, settings.pipeline.window))]
+    tasks = plan_tasks(items, settings.pipeline.window)
     workers = min(settings.pipeline.worker_count, len(tasks))
     gallery = open_gallery(settings, create=True)
     lookup = metadata_lookup(settings)
     options = settings.recognition.recognize_options()
-    parts: dict[int, dict[int, PartialAnalysis]] = {}
-    remaining = {i: sum(1 for t in tasks if t.index == i) for i in range(len(paths))}
-    spec = WorkerSpec(settings.recognition, faces)
-    for done, (task, part) in enumerate(_run(tasks, spec, settings.pipeline.item_timeout,
-                                             workers), 1):
+    by_index = {item.index: item for item in items}
+    parts: dict[int, list[tuple[float, PartialAnalysis]]] = {}
+    remaining = {item.index: 0 for item in items}
+    for task in tasks:
+        remaining[task.index] += 1
+    spec = WorkerSpec(settings, faces)
+    for done, (task, found) in enumerate(_run(tasks, spec, workers), 1):
         if progress is not None:
             progress(done, len(tasks))
-        parts.setdefault(task.index, {})[task.window] = part
+        parts.setdefault(task.index, []).extend((task.start_s, part) for part in found)
         remaining[task.index] -= 1
         if remaining[task.index] == 0:
-            windows = [w for _, w in sorted(parts.pop(task.index).items())]
-            yield task.index, _joined(Path(task.path).name, windows, gallery, options, lookup,
-                                      faces)
+            ordered = [part for _, part in sorted(parts.pop(task.index), key=lambda p: p[0])]
+            yield task.index, join_windows(by_index[task.index].video, ordered, gallery,
+                                           options, lookup, faces)
 
 
-def _joined(name: str, windows: list[PartialAnalysis], gallery: Gallery,
-            options: RecognizeOptions, lookup: MetadataLookup | None,
-            faces: bool) -> VideoResult:
-    number_windows(windows)
-    locator = FaceFiles(name, windows) if faces else None
-    result = combine(name, windows, gallery, options, lookup, locator)
-    if locator is not None:
-        result.face_images = locator.images
-    return result
-
-
-def _run(tasks: list[Task], spec: WorkerSpec, timeout_s: float,
-         workers: int) -> Iterator[tuple[Task, PartialAnalysis]]:
+def _run(tasks: list[Task], spec: WorkerSpec,
+         workers: int) -> Iterator[tuple[Task, list[PartialAnalysis]]]:
     if workers <= 1:
         handle = _analyzer(spec)
         for task in tasks:
             yield task, handle(task)
         return
-    pool: WorkerPool[Task, PartialAnalysis] = WorkerPool(
-        workers, _analyzer, spec, timeout_s=timeout_s, preload=(__name__,))
+    pool: WorkerPool[Task, list[PartialAnalysis]] = WorkerPool(
+        workers, _analyzer, spec, timeout_s=spec.settings.pipeline.item_timeout,
+        preload=(__name__,)
+    )
     for position, outcome in pool.run(tasks):
         task = tasks[position]
         yield task, _failure(task, outcome) if isinstance(outcome, TaskFailure) else outcome

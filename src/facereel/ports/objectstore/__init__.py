@@ -130,9 +130,12 @@ class ObjectStore(Protocol):
 
     def head(self, key: str) -> ObjectInfo | None: ...
 
-    def list(self, prefix: str = "", settled_s: float = 0.0) -> Iterator[ObjectInfo]:
+    def list(self, prefix: str = "", settled_s: float = 0.0, *,
+             ordered: bool = True) -> Iterator[ObjectInfo]:
         """Objects under `prefix` in key order; a folder bucket leaves out files changed less
-        than `settled_s` ago (a copy still in progress); S3 objects appear whole."""
+        than `settled_s` ago (a copy still in progress); S3 objects appear whole. With
+        `ordered=False` the same objects come in the store's own order, a page at a time, so a
+        listing of millions of keys is never held in memory (a batch over a bucket)."""
         ...
 
     def local_path(self, key: str) -> Path | None: ...

@@ -271,11 +271,14 @@ class LocalObjectStore:
         except OSError as exc:
             raise _storage_error("read", key, exc) from exc
 
-    def list(self, prefix: str = "", settled_s: float = 0.0) -> Iterator[ObjectInfo]:
-        """Objects whose key starts with `prefix`, in key order; with `settled_s`, only files
-        left unchanged for that long (a copy in progress keeps changing)."""
+    def list(self, prefix: str = "", settled_s: float = 0.0, *,
+             ordered: bool = True) -> Iterator[ObjectInfo]:
+        """Objects whose key starts with `prefix`, in key order (or, unordered, as the folder
+        walk finds them); with `settled_s`, only files left unchanged for that long (a copy in
+        progress keeps changing)."""
         now = time.time()
-        for key, path in sorted(self._walk()):
+        entries = sorted(self._walk()) if ordered else self._walk()
+        for key, path in entries:
             if not key.startswith(prefix):
                 continue
             try:

@@ -104,14 +104,19 @@ def _etag(value: object) -> str:
     return str(value or "").strip('"')
 
 
+def _pages(client: Any, bucket: str, prefix: str) -> Iterator[list[ObjectInfo]]:
+    """The listing of `prefix` a page (up to 1000 keys) at a time, as the server sends it."""
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        yield [ObjectInfo(item["Key"], int(item.get("Size", 0)), _etag(item.get("ETag")),
+                          _timestamp(item.get("LastModified")))
+               for item in page.get("Contents") or []]
+
+
 def _list_objects(client: Any, bucket: str, prefix: str) -> list[ObjectInfo]:
     """Every object under `prefix`, sorted by key: SeaweedFS pages come in directory-tree
     order (`a/b/c` before `a-x`), S3 in UTF-8 byte order, which sorting code points matches."""
-    paginator = client.get_paginator("list_objects_v2")
-    found = [ObjectInfo(item["Key"], int(item.get("Size", 0)), _etag(item.get("ETag")),
-                        _timestamp(item.get("LastModified")))
-             for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
-             for item in page.get("Contents") or []]
+    found = [info for page in _pages(client, bucket, prefix) for info in page]
     return sorted(found, key=lambda info: info.key)
 
 
@@ -269,19 +274,29 @@ class S3ObjectStore:
     def local_path(self, key: str) -> Path | None:
         return None  # objects live on the server: read them with `download`
 
-    def list(self, prefix: str = "", settled_s: float = 0.0,
+    def list(self, prefix: str = "", settled_s: float = 0.0, *, ordered: bool = True,
              with_metadata: bool = False) -> Iterator[ObjectInfo]:
         """Objects whose key starts with `prefix`, in key order (S3 objects appear whole, so
-        `settled_s` has nothing to wait for). A listing carries no user metadata on S3;
-        `with_metadata` fetches it with one HEAD per object."""
-        listing = partial(_list_objects, self.client, self.bucket, prefix)
-        for info in self._call("list", None, listing):
+        `settled_s` has nothing to wait for), or unordered a page at a time. A listing carries
+        no user metadata on S3; `with_metadata` fetches it with one HEAD per object."""
+        listing = self._call("list", None, partial(_list_objects, self.client, self.bucket,
+                                                   prefix)) if ordered \
+            else self._paged(prefix)
+        for info in listing:
             if not with_metadata:
                 yield info
                 continue
             full = self.head(info.key)
             if full is not None:  # deleted since it was listed
                 yield full
+
+    def _paged(self, prefix: str) -> Iterator[ObjectInfo]:
+        pages = _pages(self.client, self.bucket, prefix)
+        while True:  # each page is one request: its failure is an ObjectStoreError too
+            page = self._call("list", None, lambda: next(pages, None))
+            if page is None:
+                return
+            yield from page
 
     def delete(self, key: str) -> None:
         validate_key(key)
