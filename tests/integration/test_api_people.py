@@ -48,7 +48,7 @@ def _example_of(content: dict[str, Any], schemas: dict[str, Any]) -> Any:
     if "example" in content:
         return content["example"]
     schema = content["schema"]
-    refs = [schema] + schema.get("anyOf", [])
+    refs = [schema, *schema.get("anyOf", [])]
     names = [r["$ref"].rsplit("/", 1)[1] for r in refs if "$ref" in r]
     return next((schemas[n]["examples"] for n in names if schemas[n].get("examples")), None)
 
