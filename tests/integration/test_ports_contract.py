@@ -45,7 +45,7 @@ from facereel.ports.objectstore import s3 as s3_store
 from facereel.ports.objectstore.local import LocalObjectStore
 from facereel.ports.objectstore.s3 import S3ObjectStore, make_s3_client
 from facereel.ports.objectstore.s3_events import S3ObjectEvent, parse_s3_event
-from facereel.ports.queue import Queue, QueueDepth
+from facereel.ports.queue import Body, DeadLetter, Queue, QueueDepth
 from facereel.ports.queue.sqlite import SqliteQueue
 from facereel.ports.queue.sqs import QueueError, SqsQueue, make_sqs_client
 from tests.support import provisioned
@@ -342,8 +342,34 @@ def test_dead_letters_after_max_attempts(make_queue: QueueFactory) -> None:
     assert attempts == [1, 2]
     assert queue.receive(wait_s=0.5) == []  # a third delivery would exceed max_attempts
     assert queue.depth() == QueueDepth(0, 0, 0, 1)
-    assert queue.dead_letters() == [{"key": "poison.mp4"}]
-    assert queue.dead_letters() == [{"key": "poison.mp4"}]  # peeking does not consume
+    [letter] = queue.dead_letters()
+    assert (letter.body, letter.attempts) == ({"key": "poison.mp4"}, 2)
+    assert queue.dead_letters() == [letter]  # peeking does not consume
+
+
+def test_redrive_sends_the_chosen_dead_letters_back(make_queue: QueueFactory) -> None:
+    queue = make_queue(visibility_s=0, max_attempts=1)
+    for key in ("a.mp4", "b.mp4", "c.mp4"):
+        queue.send({"key": key})
+    assert len(queue.receive(max_messages=3, wait_s=2)) == 3  # the only delivery each gets
+    assert queue.receive(wait_s=0.5) == []
+    assert sorted(d.body["key"] for d in queue.dead_letters()) == ["a.mp4", "b.mp4", "c.mp4"]
+
+    def choose(letter: DeadLetter) -> Body | None:
+        return {**letter.body, "again": True} if letter.body["key"] != "b.mp4" else None
+
+    sent = queue.redrive(choose)
+    assert sorted(d.body["key"] for d in sent) == ["a.mp4", "c.mp4"]
+    assert [d.body for d in queue.dead_letters()] == [{"key": "b.mp4"}]
+    assert queue.depth() == QueueDepth(2, 0, 0, 1)
+    again = queue.receive(max_messages=3, wait_s=2)
+    assert sorted((m.body["key"], m.body["again"], m.attempts) for m in again) == [
+        ("a.mp4", True, 1), ("c.mp4", True, 1)]  # a new message: its deliveries start over
+    for message in again:
+        queue.ack(message)
+    assert queue.redrive(lambda letter: None) == []
+    assert [d.body for d in queue.redrive(lambda letter: letter.body)] == [{"key": "b.mp4"}]
+    assert queue.depth() == QueueDepth(1, 0, 0, 0)
 
 
 def test_ack_with_an_outdated_receipt_is_ignored(make_queue: QueueFactory) -> None:
