@@ -32,7 +32,7 @@ from facereel.ports.metadata import (
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-MAX_CURSOR = 2048  # characters: a key is at most 1024 bytes, which base64 makes ~1.4 kB
+MAX_CURSOR = 4096  # characters: an object key is at most 1024 bytes (~1.4 kB in base64)
 MAX_PERSON = 256
 OLD_SPELLINGS = {"recognizing": "recognising"}  # rows of earlier releases say `recognising`
 # listing -> (the statuses it may be filtered by, what it lists unfiltered: () is every row)
@@ -62,8 +62,10 @@ class Listing:
 # ---- cursors --------------------------------------------------------------------------------
 def encode_cursor(listing: str, at: float, name: str) -> str:
     """An opaque cursor for `listing` standing after the row at (`at`, `name`)."""
-    text = json.dumps({"of": listing, "at": at, "after": name}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    text = json.dumps({"of": listing, "at": at, "after": name}, separators=(",", ":"),
+                      ensure_ascii=False)  # UTF-8 is shorter than \u escapes
+    raw = text.encode("utf-8", "surrogatepass")  # a folder bucket's undecodable names too
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(listing: str, cursor: str) -> tuple[float, str]:
@@ -73,7 +75,7 @@ def decode_cursor(listing: str, cursor: str) -> tuple[float, str]:
         raise bad
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw.decode("utf-8"))
+        data = json.loads(raw.decode("utf-8", "surrogatepass"))
     except (binascii.Error, ValueError):
         raise bad from None
     if not isinstance(data, dict) or set(data) != {"of", "at", "after"}:
