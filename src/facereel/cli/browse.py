@@ -80,7 +80,7 @@ def _video_table(items: list[dict[str, Any]]) -> Table:
         table.add_column(column, overflow="fold")
     for item in items:
         error = item["error"]
-        table.add_row(item["updated"].replace("T", " ").removesuffix("Z"), item["status"],
+        table.add_row(item["updated"][:19].replace("T", " "), item["status"],
                       item["key"], ", ".join(item["people"]),
                       f"{error['code']}: {error['message']}" if error else "")
     return table
