@@ -54,6 +54,8 @@ from facereel.ports.metadata.dynamo_schema import PERSON_VIDEOS_BY_UPDATED, VIDE
 __all__ = ["DynamoMetadata", "MetadataError", "from_dynamo", "make_dynamo", "to_dynamo"]
 T = TypeVar("T")
 MAX_EXAMINED = 2000  # person-videos items one listing call checks at most
+# how DynamoDB (ValidationException) and moto (ResourceNotFoundException) say an index is missing
+MISSING_INDEX = ("does not have the specified index", "Invalid index")
 
 
 def make_dynamo(endpoint_url: str | None, region: str | None, access_key: str | None,
@@ -98,7 +100,7 @@ class DynamoMetadata:
             kind, detail = classify_boto_error(exc)
             code = {"denied": "metadata_denied", "unreachable": "metadata_unreachable",
                     "no_container": "metadata_missing_table"}.get(kind, "metadata_error")
-            if "specified index" in detail:  # a table provisioned before the index existed
+            if any(words in detail for words in MISSING_INDEX):  # provisioned before it existed
                 code = "metadata_missing_index"
             hint = {"metadata_missing_table": " (create the tables with `facereel provision`)",
                     "metadata_missing_index": " (add it with `facereel provision --fix`)"}
