@@ -50,6 +50,10 @@ def test_a_dead_letter_sent_back_ends_in_a_result(tmp_path: Path, cse546: Path,
         assert (dead["queue"], dead["key"], dead["attempts"]) == ("publish", f"{CLIP}.mp4", 2)
         assert dead["error"]["message"].startswith("publish: "), dead
         assert dead["error"]["code"] and "result" in dead["body"]
+        assert json_lines(pipeline, "dead-letters", "--queue", "publish", "--key",
+                          f"{CLIP}.mp4") == [dead]
+        assert json_lines(pipeline, "dead-letters", "--queue", "split") == []
+        assert json_lines(pipeline, "dead-letters", "--key", "other.mp4") == []
         [video] = json_lines(pipeline, "videos", "--status", "dead")
         assert (video["key"], video["error"]) == (f"{CLIP}.mp4", dead["error"])
         assert json_lines(pipeline, "results") == [], "nothing was published"

@@ -122,7 +122,8 @@ def test_a_videos_table_of_an_earlier_release_gets_its_index(
         deployment: tuple[Pipeline, str], moto: MotoServer) -> None:
     """Tables provisioned before listings existed: the videos table lacks by-status. It is
     reported (listing says what to run), added with --fix, and then lists the rows already
-    there."""
+    there; the new person-videos table is filled from them, so old results are found by
+    person."""
     pipeline, suffix = deployment
     dynamo = boto3.client("dynamodb", endpoint_url=moto.endpoint, region_name="us-east-1",
                           aws_access_key_id="testing", aws_secret_access_key="testing")
@@ -134,6 +135,8 @@ def test_a_videos_table_of_an_earlier_release_gets_its_index(
     code, outcomes = provision(pipeline)
     [table] = [o for o in outcomes if o["name"] == videos]
     assert code == 1 and table["state"] == "different", table
+    [people] = [o for o in outcomes if o["name"] == f"person-videos-{suffix}"]
+    assert (people["state"], people["detail"]) == ("created", f"1 item from the rows of {videos}")
     assert "by-status is missing" in table["detail"] and "--fix" in table["detail"]
     listing = pipeline.cli("videos", check=False)
     assert listing.returncode == 2 and "facereel provision --fix" in listing.stderr
@@ -144,4 +147,6 @@ def test_a_videos_table_of_an_earlier_release_gets_its_index(
     rows = [json.loads(line) for line in pipeline.cli("videos", "--json").stdout.splitlines()]
     assert [(r["key"], r["status"], r["updated"]) for r in rows] == [
         ("old.mp4", "done", "2001-01-01T00:00:00.500Z")]
+    found = pipeline.cli("results", "--person", "ada", "--json").stdout.splitlines()
+    assert [json.loads(line)["key"] for line in found] == ["old.mp4"]
     assert provision(pipeline)[0] == 0

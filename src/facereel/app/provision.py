@@ -92,8 +92,18 @@ class Provisioner:
         return aws.ensure_queue(self.sqs, resource.name, attributes, self.fix)
 
     def _table(self, resource: Resource) -> aws.Found:
-        return aws.ensure_table(self.dynamo, resource.name, resource.properties["spec"],
-                                self.fix)
+        found = aws.ensure_table(self.dynamo, resource.name, resource.properties["spec"],
+                                 self.fix)
+        if found.state != "created" or "filled_from" not in resource.properties:
+            return found
+        # the person-videos table of a deployment that already published results
+        from facereel.ports.metadata.dynamodb import DynamoMetadata
+
+        videos = str(resource.properties["filled_from"])
+        written = DynamoMetadata(self.dynamo, self.storage.table_name, videos,
+                                 self.storage.windows_table, resource.name).index_people()
+        items = f"{written} item{'' if written == 1 else 's'}"
+        return aws.Found("created", f"{items} from the rows of {videos}" if written else "")
 
     def _notification(self, resource: Resource) -> aws.Found:
         url = aws.queue_url(self.sqs, resource.name)

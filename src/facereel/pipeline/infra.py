@@ -74,7 +74,7 @@ def plan(storage: StorageSettings) -> list[Resource]:
             Resource("table", storage.windows_table, "the join of long videos' windows",
                      {"spec": WINDOWS_TABLE}),
             Resource("table", storage.person_videos_table, "the videos each person's results "
-                     "name", {"spec": PERSON_VIDEOS_TABLE}),
+                     "name", {"spec": PERSON_VIDEOS_TABLE, "filled_from": storage.videos_table}),
         ]
     if storage.events_queue and storage.input.backend == "s3":
         resources.append(Resource("queue", storage.events_queue,

@@ -160,6 +160,21 @@ class DynamoMetadata:
             self._call(f"index {record.key!r} under {person!r} in {self.person_videos_table}",
                        partial(self._person_videos.put_item, Item=entry))
 
+    def index_people(self) -> int:
+        """Write the person-videos items of every row that names people (a table created for
+        rows written before it existed); answers how many. A scan: provisioning's, once."""
+        rows = self._call(f"read {self.videos_table}", lambda: list(self._scan(
+            self._videos, ProjectionExpression="#k, #u, #p",
+            ExpressionAttributeNames={"#k": "key", "#u": "updated", "#p": "people"})))
+        written = 0
+        for row in rows:
+            for person in dict.fromkeys(str(p) for p in row.get("people") or []):
+                entry = {"person": person, "key": row["key"], "updated": row["updated"]}
+                self._call(f"index {row['key']!r} under {person!r}",
+                           partial(self._person_videos.put_item, Item=entry))
+                written += 1
+        return written
+
     def get_video(self, key: str) -> VideoRecord | None:
         response = self._call(f"read {key!r} from {self.videos_table}", lambda: (
             self._videos.get_item(Key={"key": key}, ConsistentRead=True)))
