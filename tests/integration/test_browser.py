@@ -146,45 +146,54 @@ def test_browse_past_results_and_open_one(chromium: str, service: HttpService) -
             page.goto(service.url)
             page.fill("#api-key", service.api_key)
             page.click("#login")
-            items = page.locator("#browse-list .browse-item")
-            expect(items.first).to_be_visible(timeout=30_000)  # the latest results, at once
-
-            page.fill("#browse-person", "seeded_person")
-            page.click("#browse-search")
-            seeded = page.locator('#browse-list .browse-item[data-video^="seeded/clip-"]')
-            expect(seeded).to_have_count(20)
-            expect(items).to_have_count(20)
-            expect(items.first).to_have_attribute("data-video", "seeded/clip-22.mp4")
-            page.click("#browse-more")
-            expect(items).to_have_count(SEEDED)
-            expect(items.last).to_have_attribute("data-video", "seeded/clip-00.mp4")
-            expect(page.locator("#browse-more")).to_be_hidden()
-
-            page.fill("#browse-since", "2020-01-01T00:10")
-            page.fill("#browse-until", "2020-01-01T00:20")
-            page.click("#browse-search")
-            expect(items).to_have_count(11)  # minutes 10 to 20, both included
-            page.fill("#browse-since", "")
-            page.fill("#browse-until", "")
-
-            page.fill("#browse-person", "")
-            page.select_option("#browse-status", "error")
-            page.click("#browse-search")
-            broken = page.locator('#browse-list .browse-item[data-video^="seeded/broken-"]')
-            expect(broken).to_have_count(2)
-            expect(page.locator('#browse-list .browse-item[data-status="done"]')).to_have_count(0)
-            broken.first.click()
-            error_card = page.locator('#results .result[data-video="seeded/broken-1.mp4"]')
-            expect(error_card.locator(".result-error")).to_have_text("seeded: not a video")
-
+            expect(page.locator("#browse-list .browse-item").first).to_be_visible(
+                timeout=30_000)  # the latest results, at once
+            browse_by_person_and_time(page)
+            browse_errors(page)
             page.select_option("#browse-status", "")
             page.fill("#browse-person", "seeded_person")
             page.click("#browse-search")
-            expect(items).to_have_count(20)
-            items.first.click()
+            page.locator("#browse-list .browse-item").first.click()
             card = page.locator('#results .result[data-video="seeded/clip-22.mp4"]')
             expect(card.locator(".person-name")).to_have_text("seeded_person")
             expect(card.locator(".similarity")).to_have_text("80.0%")
             page.screenshot(path=str(artifacts() / "browser-browse.png"), full_page=True)
         finally:
             browser.close()
+
+
+def browse_by_person_and_time(page: Any) -> None:
+    """A person's results, 20 a page, then "More"; then only those of ten minutes."""
+    from playwright.sync_api import expect
+
+    items = page.locator("#browse-list .browse-item")
+    page.fill("#browse-person", "seeded_person")
+    page.click("#browse-search")
+    expect(page.locator('#browse-list .browse-item[data-video^="seeded/clip-"]')).to_have_count(20)
+    expect(items).to_have_count(20)
+    expect(items.first).to_have_attribute("data-video", "seeded/clip-22.mp4")
+    page.click("#browse-more")
+    expect(items).to_have_count(SEEDED)
+    expect(items.last).to_have_attribute("data-video", "seeded/clip-00.mp4")
+    expect(page.locator("#browse-more")).to_be_hidden()
+    page.fill("#browse-since", "2020-01-01T00:10")
+    page.fill("#browse-until", "2020-01-01T00:20")
+    page.click("#browse-search")
+    expect(items).to_have_count(11)  # minutes 10 to 20, both included
+    page.fill("#browse-since", "")
+    page.fill("#browse-until", "")
+
+
+def browse_errors(page: Any) -> None:
+    """Failed results only; opening one shows why it failed."""
+    from playwright.sync_api import expect
+
+    page.fill("#browse-person", "")
+    page.select_option("#browse-status", "error")
+    page.click("#browse-search")
+    broken = page.locator('#browse-list .browse-item[data-video^="seeded/broken-"]')
+    expect(broken).to_have_count(2)
+    expect(page.locator('#browse-list .browse-item[data-status="done"]')).to_have_count(0)
+    broken.first.click()
+    card = page.locator('#results .result[data-video="seeded/broken-1.mp4"]')
+    expect(card.locator(".result-error")).to_have_text("seeded: not a video")
