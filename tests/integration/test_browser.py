@@ -1,8 +1,8 @@
 """The web page in a real browser: headless Debian Chromium driven by Playwright logs in,
-uploads a real clip, waits for the result and checks the name shown; it browses past results
-by person, status and time, follows "More" and opens one. Screenshots are kept in the
-artifacts folder. Chromium is installed by the test under CI; elsewhere, without it, the test
-is skipped with the reason."""
+uploads a real clip, waits for the result and checks the name shown; enrols a stranger from
+its crop; browses past results by person, status and time, follows "More" and opens one.
+Screenshots are kept in the artifacts folder. Chromium is installed by the test under CI;
+elsewhere, without it, the test is skipped with the reason."""
 
 from __future__ import annotations
 
@@ -101,6 +101,54 @@ def test_log_in_upload_a_clip_and_see_who_is_in_it(chromium: str, service: HttpS
             page.screenshot(path=str(artifacts() / "browser-result.png"), full_page=True)
         finally:
             browser.close()
+
+
+def test_a_stranger_is_shown_and_enrolled_from_the_page(chromium: str, service: HttpService,
+                                                        clips: dict[str, Path]) -> None:
+    """A clip of someone not enrolled shows a stranger with its crop; "Enrol as..." names
+    them, and the person exists with that face."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with service.client() as client:
+        assert client.delete(f"/v1/people/{CLIP_PEOPLE['test_2']}").status_code == 204
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True,
+                                             args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(service.url)
+            page.fill("#api-key", service.api_key)
+            page.click("#login")
+            expect(page.locator("#app")).to_be_visible()
+            page.set_input_files("#upload-input", str(clips["test_2"]))
+            card = page.locator('#results .result[data-video="test_2.mp4"]')
+            stranger = card.locator("li.stranger").first
+            expect(stranger).to_be_visible(timeout=180_000)
+            face = stranger.locator("img.face")
+            expect(face).to_be_visible()
+            assert face.evaluate("img => img.complete && img.naturalWidth > 0")
+            page.once("dialog", lambda dialog: dialog.accept("Rowan"))
+            stranger.locator("button.enrol-stranger").click()
+            expect(page.locator("#people .person-row", has_text="Rowan")).to_be_visible(
+                timeout=60_000)
+            page.screenshot(path=str(artifacts() / "browser-stranger.png"), full_page=True)
+            # the same face again under another name: the page asks, saying whom it matches
+            asked: list[str] = []
+
+            def answer(dialog: Any) -> None:
+                asked.append(dialog.message)
+                dialog.accept("Rowan Atkinson" if dialog.type == "prompt" else None)
+
+            page.on("dialog", answer)
+            stranger.locator("button.enrol-stranger").click()
+            expect(page.locator("#people .person-row", has_text="Rowan Atkinson")).to_be_visible(
+                timeout=60_000)
+            assert len(asked) == 2 and "'Rowan'" in asked[1], asked
+        finally:
+            browser.close()
+    with service.client() as client:
+        assert client.get("/v1/people/Rowan").json()["faces"] == 1
+        assert client.get("/v1/people/Rowan Atkinson").json()["faces"] == 1
 
 
 SEEDED = 23  # results of one person, a minute apart: more than the page's 20

@@ -68,10 +68,15 @@ def test_the_api_end_to_end(service: HttpService, clips: dict[str, Path],
         assert service.metric(client, "facereel_videos", 'status="done"') >= 1
         assert client.get("/").status_code == 200
         photo, person = frames[1]
-        enrolled = client.post("/v1/people/Someone/faces",
-                               files={"files": (photo.name, photo.read_bytes())})
+        files = {"files": (photo.name, photo.read_bytes())}
+        taken = client.post("/v1/people/Someone/faces", files=files)
+        assert taken.status_code == 409 and person in taken.json()["error"]["message"]
+        enrolled = client.post("/v1/people/Someone/faces?force=true", files=files)
         assert enrolled.status_code == 200 and enrolled.json()["enrolled"] == 1
         assert client.delete("/v1/people/Someone").status_code == 204
+    report = json.loads(service.cli("status", "--json").stdout)
+    assert report["workers"]["pipeline"] == 1 and report["workers"]["app"] >= 1, report
+    assert "images" in report["queues"], "the CLI shows the image queue as /v1/status does"
     assert service.process is not None
     maps = Path(f"/proc/{service.process.pid}/maps").read_text()
     assert "onnxruntime" not in maps, "no model ran in the web process: enrolment is a worker's"

@@ -39,6 +39,20 @@ def refuse(ports: Ports, key: str, problem: str, data: bytes = b"") -> None:
     publish_result(ports, key, md5_hex(data) if data else "", result)
 
 
+def plan_keys(files: list[Path], count: int | None, prefix: str = "") -> list[tuple[str, Path]]:
+    """(key, file) for `count` uploads cycling through `files`: the first round keeps the
+    files' names, later rounds add `-r<round>` before the extension, so every upload gets its
+    own key (a cycled upload never overwrites an earlier one)."""
+    total = len(files) if count is None else count
+    items = []
+    for index in range(total):
+        path = files[index % len(files)]
+        lap = index // len(files)
+        name = path.name if lap == 0 else f"{path.stem}-r{lap}{path.suffix}"
+        items.append((f"{prefix}{name}", path))
+    return items
+
+
 def upload(ports: Ports, items: list[tuple[str, Path]], concurrency: int,
            progress: Callable[[int], None] | None = None) -> UploadReport:
     """Upload (key, file) pairs with `concurrency` parallel uploads."""

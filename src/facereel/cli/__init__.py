@@ -9,13 +9,28 @@ The contract of `recognize --json` (one JSON object per input on stdout) is reli
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
+from typer.core import TyperOption
 
 from facereel.cli import browse, models, pipeline, recognition
 from facereel.cli.common import err
 from facereel.errors import FacereelError
 
+
+def _flags_take_no_value() -> None:
+    """typer (0.29) shows a flag as `--json <bool>` in rich help, as if it took a value; its
+    plain help already shows none. Show none in both."""
+    shown = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_take_no_value()
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Who is in this video? Recognize faces in videos and images.")
 recognition.register(app)

@@ -8,9 +8,6 @@ page's cursor) on stderr.
 
 from __future__ import annotations
 
-import json
-import sys
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -18,7 +15,7 @@ import typer
 from rich.table import Table
 
 from facereel.app.browse import DEFAULT_LIMIT, MAX_LIMIT, Filters, browse, parse_time
-from facereel.cli.common import DataDirOpt, err, out, settings_from
+from facereel.cli.common import DataDirOpt, emit_json, err, out, settings_from
 from facereel.config import Settings
 
 if TYPE_CHECKING:
@@ -46,13 +43,6 @@ def _ports(settings: Settings) -> Ports:
     return build_ports(settings.storage, settings.recognition.embedder)
 
 
-def write_json_lines(items: Iterable[dict[str, Any]]) -> None:
-    """JSON lines on stdout, as they are: a pipe gets each object whole on one line."""
-    for item in items:
-        sys.stdout.write(json.dumps(item, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
-
-
 def _listing(listing: str, filters: Filters, limit: int, cursor: str | None, every: bool,
              as_json: bool, data_dir: Path | None) -> None:
     settings = settings_from(data_dir=data_dir)
@@ -61,7 +51,8 @@ def _listing(listing: str, filters: Filters, limit: int, cursor: str | None, eve
     while True:
         page = browse(metadata, listing, filters, limit, cursor)
         if as_json:
-            write_json_lines(page.items)
+            for item in page.items:
+                emit_json(item)
         else:
             out.print(_video_table(page.items))
         shown += len(page.items)
@@ -130,7 +121,8 @@ def dead_letters(
     found = dead.redrive(ports, selection) if redrive else \
         dead.dead_letters(ports, selection, limit)
     if as_json:
-        write_json_lines(message.to_dict() for message in found)
+        for message in found:
+            emit_json(message.to_dict())
     elif found:
         table = Table(show_edge=False)
         for column in ("queue", "video", "attempts", "error"):

@@ -3,6 +3,8 @@ from the environment plus the command line, and turning a user error into one li
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,8 +16,10 @@ from facereel.config import Settings, config_error
 from facereel.errors import FacereelError
 from facereel.logs import configure
 
-out = Console(soft_wrap=True)  # a line meant for a program is never wrapped
-err = Console(stderr=True, soft_wrap=True)  # an error is one line, whatever the width
+# a line is never wrapped (an error is one line, whatever the width), and values in it are
+# not re-coloured by guesswork (rich's highlighter would colour numbers and paths)
+out = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 DataDirOpt = Annotated[
     Optional[Path],  # noqa: UP045 - typer needs Optional here
@@ -29,6 +33,13 @@ GalleryOpt = Annotated[
 WorkersOpt = Annotated[Optional[int], typer.Option(help="worker processes (default: cores)")]  # noqa: UP045
 
 
+def emit_json(doc: object) -> None:
+    """One JSON document on its own line of stdout, for programs: never wrapped, coloured or
+    highlighted, whatever the terminal (rich would wrap it at the console's width)."""
+    sys.stdout.write(json.dumps(doc) + "\n")
+    sys.stdout.flush()
+
+
 def settings_from(service: bool = False, **overrides: object) -> Settings:
     """Settings from the environment and `.env`, with the command line's options on top.
     A service logs what it does (INFO) unless told otherwise."""
@@ -38,7 +49,8 @@ def settings_from(service: bool = False, **overrides: object) -> Settings:
             overrides = {"log_level": "INFO", **overrides}
         settings = base.with_overrides(**overrides)
     except ValidationError as exc:
-        raise fail(config_error(exc)) from None
+        given = [name for name, value in overrides.items() if value is not None]
+        raise fail(config_error(exc, given)) from None
     configure(settings.log_level, settings.log_format)
     return settings
 

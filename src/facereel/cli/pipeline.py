@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from pathlib import Path
@@ -12,7 +11,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from facereel.cli.common import DataDirOpt, WorkersOpt, err, out, settings_from
+from facereel.cli.common import (
+    DataDirOpt,
+    GalleryOpt,
+    WorkersOpt,
+    emit_json,
+    err,
+    fail,
+    out,
+    settings_from,
+)
 from facereel.config import Settings
 from facereel.core.sniff import MEDIA_EXTENSIONS
 from facereel.errors import FacereelError
@@ -32,7 +40,7 @@ def _ports(settings: Settings) -> Ports:
 def up(
     data_dir: DataDirOpt = None,
     workers: WorkersOpt = None,
-    gallery: Annotated[Optional[Path], typer.Option("--gallery", "-g")] = None,  # noqa: UP045
+    gallery: GalleryOpt = None,
     port: Annotated[Optional[int], typer.Option(  # noqa: UP045
         help="HTTP port (default 8000; 0 = no HTTP API)")] = None,
     host: Annotated[Optional[str], typer.Option(  # noqa: UP045
@@ -132,18 +140,22 @@ def app_worker(data_dir: DataDirOpt = None) -> None:
 
 def status(
     data_dir: DataDirOpt = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object, for programs")] = False,
 ) -> None:
-    """Queue depths and done / failed / dead-lettered counts."""
-    settings = settings_from(service=True, data_dir=data_dir)
-    from facereel.app.status import pipeline_status
+    """Queue depths (pipeline stages and image requests), done / failed / dead-lettered
+    counts, and the workers a running `facereel up` reports."""
+    from facereel.app.status import full_status, service_url
 
-    report = pipeline_status(_ports(settings))
+    settings = settings_from(service=True, data_dir=data_dir)
+    try:
+        report, answered = full_status(settings, _ports(settings))
+    except FacereelError as exc:
+        raise fail(exc) from exc
     if as_json:
-        out.print_json(json.dumps(report.to_dict()))
+        emit_json(report.to_dict())
         return
     table = Table(title="queues")
-    for column in ("stage", "waiting", "in flight", "delayed", "dead letters"):
+    for column in ("queue", "waiting", "in flight", "delayed", "dead letters"):
         table.add_column(column)
     for name, depth in report.queues.items():
         table.add_row(name, str(depth.visible), str(depth.in_flight), str(depth.delayed),
@@ -151,17 +163,23 @@ def status(
     out.print(table)
     videos = ", ".join(f"{k}: {v}" for k, v in sorted(report.videos.items())) or "none yet"
     out.print(f"videos: {videos}")
+    if answered:
+        out.print("workers: " + ", ".join(f"{tier} {n}" for tier, n in report.workers.items()))
+    else:
+        out.print(f"workers: no facereel service answers at {service_url(settings)}")
 
 
 def workload(
     folder: Annotated[Path, typer.Argument(help="folder of videos to upload")],
-    count: Annotated[Optional[int], typer.Option(help="upload this many (cycling)")] = None,  # noqa: UP045
-    concurrency: Annotated[int, typer.Option(help="parallel uploads")] = 8,
+    count: Annotated[Optional[int], typer.Option(  # noqa: UP045
+        min=1, help="upload this many, cycling through the folder; every upload gets its own "
+        "key (NAME-r1.mp4 on the second round...)")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=256, help="parallel uploads")] = 8,
     prefix: Annotated[str, typer.Option(help="key prefix in the input bucket")] = "",
     data_dir: DataDirOpt = None,
 ) -> None:
     """Upload videos to the input bucket (like the coursework workload generator)."""
-    from facereel.app.workload import upload
+    from facereel.app.workload import plan_keys, upload
 
     settings = settings_from(service=True, data_dir=data_dir)
     files = sorted(p for p in folder.iterdir() if p.is_file()
@@ -169,9 +187,8 @@ def workload(
     if not files:
         err.print(f"[red]error[/red]: no videos in {folder}")
         raise typer.Exit(code=2)
-    total = count or len(files)
-    items = [(f"{prefix}{files[i % len(files)].name}", files[i % len(files)])
-             for i in range(total)]
+    items = plan_keys(files, count, prefix)
+    total = len(items)
     ports = _ports(settings)
     progress = Progress(TextColumn("uploading"), BarColumn(), MofNCompleteColumn(), console=err,
                         disable=not err.is_terminal)
@@ -202,7 +219,7 @@ def provision(
     outcomes = apply_plan(settings.storage, fix=fix)
     if as_json:
         for outcome in outcomes:
-            print(json.dumps(outcome.to_dict()), flush=True)
+            emit_json(outcome.to_dict())
     else:
         _provision_table(outcomes)
     if any(o.state in ("different", "error") for o in outcomes):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -11,7 +10,15 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from facereel.cli.common import DataDirOpt, GalleryOpt, err, fail, out, settings_from
+from facereel.cli.common import (
+    DataDirOpt,
+    GalleryOpt,
+    emit_json,
+    err,
+    fail,
+    out,
+    settings_from,
+)
 from facereel.config import Settings
 from facereel.errors import FacereelError
 from facereel.ports.metadata import read_people_json
@@ -77,8 +84,7 @@ def _run_batch(inputs: list[Path], settings: Settings, as_json: bool,
                                                       faces=out_dir is not None)):
             results.append(result)
             if as_json:
-                sys.stdout.write(json.dumps(result.to_dict()) + "\n")
-                sys.stdout.flush()
+                emit_json(result.to_dict())
             if out_dir is not None:
                 write_outputs(out_dir, result, keys[index])
     return results
@@ -199,7 +205,8 @@ def gallery_list(gallery: GalleryOpt = None, data_dir: DataDirOpt = None) -> Non
     out.print(table)
 
 
-def gallery_remove(name: str, gallery: GalleryOpt = None, data_dir: DataDirOpt = None) -> None:
+def gallery_remove(name: Annotated[str, typer.Argument(help="the person to remove")],
+                   gallery: GalleryOpt = None, data_dir: DataDirOpt = None) -> None:
     """Remove a person from the gallery."""
     from facereel.app.recognition import gallery_of
 
@@ -236,7 +243,7 @@ def metadata_list(data_dir: DataDirOpt = None) -> None:
 
     settings = settings_from(data_dir=data_dir)
     for record in metadata_store(settings.storage).list_people():
-        out.print(json.dumps(record))
+        emit_json(record)
 
 
 def grade(

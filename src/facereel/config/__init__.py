@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -94,9 +95,10 @@ def nest(values: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def config_error(exc: ValidationError) -> ConfigError:
-    """A settings problem as one line naming the setting the way users write it
-    (`FACEREEL_WORKERS`), not pydantic's multi-line dump."""
+def config_error(exc: ValidationError, options: Collection[str] = ()) -> ConfigError:
+    """A settings problem as one line naming the setting the way the user wrote it: the
+    command-line option (`--workers -1`) for the fields in `options`, else the variable
+    (`FACEREEL_WORKERS=-1`); never pydantic's multi-line dump."""
     problems = []
     for error in exc.errors():
         path = [str(p) for p in error["loc"]]
@@ -104,7 +106,10 @@ def config_error(exc: ValidationError) -> ConfigError:
         if len(path) >= 2 and path[0] == "storage" and path[1] in ("input", "stage1", "output"):
             field = "__".join(path[1:])
         message = str(error["msg"]).removeprefix("Value error, ")
-        problems.append(f"FACEREEL_{field.upper()}={error.get('input')!r}: {message}")
+        if field in options:
+            problems.append(f"--{field.replace('_', '-')} {error.get('input')}: {message}")
+        else:
+            problems.append(f"FACEREEL_{field.upper()}={error.get('input')!r}: {message}")
     return ConfigError("invalid setting: " + "; ".join(problems))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -91,11 +90,8 @@ def metrics(svc: Svc) -> Response:
 @router.get("/v1/status", tags=["service"])
 def status(svc: Svc) -> dict[str, Any]:
     """Queue depths (pipeline stages and image requests), video counts and workers."""
-    report: dict[str, Any] = pipeline_status(svc.ports).to_dict()
-    if svc.images is not None:
-        report["queues"]["images"] = asdict(svc.images.requests.depth())
-    report["workers"] = svc.workers()
-    return report
+    images = svc.images.requests.depth() if svc.images is not None else None
+    return pipeline_status(svc.ports, images, svc.workers()).to_dict()
 
 
 @router.get("/openapi.json", include_in_schema=False)

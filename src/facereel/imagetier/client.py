@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+from facereel.app.status import IMAGES
 from facereel.config.sections import StorageSettings
 from facereel.errors import FacereelError
 from facereel.pipeline.wiring import Ports, tier_queue
 from facereel.ports.queue import Body, Queue
 
 log = logging.getLogger(__name__)
-REQUESTS = "images"
+REQUESTS = IMAGES  # the request queue, as `facereel status` reads it
 REQUEST_FIELDS = ("id", "key", "filename", "reply_to")
 RECOGNIZE, EMBED = "recognize", "embed"  # what a request asks of the app tier
 # How long one receive waits before the loop looks at its stop signal again. Locally that is
