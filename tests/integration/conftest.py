@@ -73,8 +73,9 @@ def security_report() -> Iterator[dict[str, Any]]:
                                                                 sort_keys=True))
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory, cse546: Path,
          clips: dict[str, Path]) -> Iterator[Live]:
-    """The API on the real composition `facereel up` serves, shared by the API test modules."""
+    """The API on the real composition `facereel up` serves, one per test module (its worker
+    processes must be gone before another module's process pool runs)."""
     yield from start_live(tmp_path_factory, cse546, clips)
