@@ -1,21 +1,28 @@
 """The web page in a real browser: headless Debian Chromium driven by Playwright logs in,
-uploads a real clip, waits for the result and checks the name shown. A screenshot is kept in
-the artifacts folder. Chromium is installed by the test under CI; elsewhere, without it, the
-test is skipped with the reason."""
+uploads a real clip, waits for the result and checks the name shown; enrols a stranger from
+its crop; browses past results by person, status and time, follows "More" and opens one.
+Screenshots are kept in the artifacts folder. Chromium is installed by the test under CI;
+elsewhere, without it, the test is skipped with the reason."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from facereel.config import Settings
+from facereel.pipeline.publishing import result_key
+from facereel.ports.metadata import VideoRecord
 from tests.conftest import CLIP_PEOPLE, REPO_ROOT
 from tests.support.http_service import HttpService
+from tests.support.stages import ports_of
 
 CHROMIUM = "/usr/bin/chromium"
 CLIP = "test_4"
@@ -142,3 +149,99 @@ def test_a_stranger_is_shown_and_enrolled_from_the_page(chromium: str, service: 
     with service.client() as client:
         assert client.get("/v1/people/Rowan").json()["faces"] == 1
         assert client.get("/v1/people/Rowan Atkinson").json()["faces"] == 1
+
+
+SEEDED = 23  # results of one person, a minute apart: more than the page's 20
+T2020 = datetime(2020, 1, 1, tzinfo=UTC).timestamp()
+
+
+def seeded_result(key: str, index: int) -> dict[str, Any]:
+    person = {"person": "seeded_person", "similarity": 0.8, "distance": 0.4, "first_ms": 0,
+              "last_ms": 1500, "frames": 4, "box": [0, 0, 10, 10], "metadata": {},
+              "appearances": [{"start_ms": 0, "end_ms": 1500}]}
+    if index < 0:
+        return {"video": key, "status": "error", "people": [], "unknown_faces": 0,
+                "error": {"code": "corrupt_video", "message": "seeded: not a video"}}
+    return {"video": key, "status": "ok", "duration_ms": 2000, "frames_sampled": 4,
+            "people": [person], "unknown_faces": 0}
+
+
+def seed_past_results(data_dir: Path) -> None:
+    """Results published in 2020, as the pipeline leaves them: rows and documents."""
+    ports = ports_of(Settings(data_dir=data_dir))
+    rows = [(f"seeded/clip-{i:02}.mp4", i) for i in range(SEEDED)]
+    rows += [(f"seeded/broken-{i}.mp4", -1 - i) for i in range(2)]
+    for key, index in rows:
+        doc = seeded_result(key, index)
+        ports.output.put_bytes(result_key(key), json.dumps(doc).encode())
+        error = doc.get("error") or {"code": "", "message": ""}
+        ports.metadata.put_video(VideoRecord(
+            key, "e", "error" if index < 0 else "done", T2020 + 60 * abs(index),
+            result_key(key), [p["person"] for p in doc["people"]], error["code"],
+            error["message"]))
+
+
+def test_browse_past_results_and_open_one(chromium: str, service: HttpService) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    seed_past_results(service.data_dir)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, headless=True,
+                                             args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000},
+                                    timezone_id="UTC")
+            page.goto(service.url)
+            page.fill("#api-key", service.api_key)
+            page.click("#login")
+            expect(page.locator("#browse-list .browse-item").first).to_be_visible(
+                timeout=30_000)  # the latest results, at once
+            browse_by_person_and_time(page)
+            browse_errors(page)
+            page.select_option("#browse-status", "")
+            page.fill("#browse-person", "seeded_person")
+            page.click("#browse-search")
+            page.locator("#browse-list .browse-item").first.click()
+            card = page.locator('#results .result[data-video="seeded/clip-22.mp4"]')
+            expect(card.locator(".person-name")).to_have_text("seeded_person")
+            expect(card.locator(".similarity")).to_have_text("80.0%")
+            page.screenshot(path=str(artifacts() / "browser-browse.png"), full_page=True)
+        finally:
+            browser.close()
+
+
+def browse_by_person_and_time(page: Any) -> None:
+    """A person's results, 20 a page, then "More"; then only those of ten minutes."""
+    from playwright.sync_api import expect
+
+    items = page.locator("#browse-list .browse-item")
+    page.fill("#browse-person", "seeded_person")
+    page.click("#browse-search")
+    expect(page.locator('#browse-list .browse-item[data-video^="seeded/clip-"]')).to_have_count(20)
+    expect(items).to_have_count(20)
+    expect(items.first).to_have_attribute("data-video", "seeded/clip-22.mp4")
+    page.click("#browse-more")
+    expect(items).to_have_count(SEEDED)
+    expect(items.last).to_have_attribute("data-video", "seeded/clip-00.mp4")
+    expect(page.locator("#browse-more")).to_be_hidden()
+    page.fill("#browse-since", "2020-01-01T00:10")
+    page.fill("#browse-until", "2020-01-01T00:20")
+    page.click("#browse-search")
+    expect(items).to_have_count(11)  # minutes 10 to 20, both included
+    page.fill("#browse-since", "")
+    page.fill("#browse-until", "")
+
+
+def browse_errors(page: Any) -> None:
+    """Failed results only; opening one shows why it failed."""
+    from playwright.sync_api import expect
+
+    page.fill("#browse-person", "")
+    page.select_option("#browse-status", "error")
+    page.click("#browse-search")
+    broken = page.locator('#browse-list .browse-item[data-video^="seeded/broken-"]')
+    expect(broken).to_have_count(2)
+    expect(page.locator('#browse-list .browse-item[data-status="done"]')).to_have_count(0)
+    broken.first.click()
+    card = page.locator('#results .result[data-video="seeded/broken-1.mp4"]')
+    expect(card.locator(".result-error")).to_have_text("seeded: not a video")

@@ -136,7 +136,8 @@ def metadata(request: pytest.FixtureRequest, tmp_path: Path) -> MetadataStore:
         return SqliteMetadata(tmp_path / "metadata.db")
     moto: MotoServer = request.getfixturevalue("moto")
     resource = make_dynamo(moto.endpoint, "us-east-1", moto.access_key, moto.secret_key)
-    return provisioned.dynamo_tables(resource, unique("p"), unique("v"), unique("w"))
+    return provisioned.dynamo_tables(resource, unique("p"), unique("v"), unique("w"),
+                                   unique("pv"))
 
 
 def test_windows_are_counted_once_each_and_atomically(metadata: MetadataStore) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import CLIP_PEOPLE
 from tests.integration.test_pipeline_local import grade, workload_folder
 from tests.support.pipeline import Pipeline, s3_buckets
 from tests.support.servers import MotoServer, SeaweedServer
@@ -43,6 +44,7 @@ def test_aws_services_with_s3_events(moto: MotoServer, cse546: Path, clips: dict
            "FACEREEL_METADATA_BACKEND": "dynamodb", "FACEREEL_DYNAMODB_ENDPOINT": moto.endpoint,
            "TABLE_NAME": f"students-{suffix}", "FACEREEL_VIDEOS_TABLE": f"videos-{suffix}",
            "FACEREEL_WINDOWS_TABLE": f"windows-{suffix}",
+           "FACEREEL_PERSON_VIDEOS_TABLE": f"person-videos-{suffix}",
            "FACEREEL_POLL_INTERVAL": "30"}  # polling would take 30 s: only events can be this fast
     pipeline = Pipeline(tmp_path / "state", env)
     pipeline.prepare(cse546)
@@ -64,6 +66,11 @@ def test_aws_services_with_s3_events(moto: MotoServer, cse546: Path, clips: dict
     assert result.stdout.strip() == "2/2"
     people = json.loads(pipeline.cli("metadata", "list").stdout.splitlines()[0])
     assert people["name"] and "major" in people, "people records live in DynamoDB"
+    for clip in ("test_2", "test_8"):  # found by person through the DynamoDB indexes
+        found = pipeline.cli("results", "--person", CLIP_PEOPLE[clip], "--json").stdout
+        assert [json.loads(line)["key"] for line in found.splitlines()] == [f"{clip} copy.mp4"]
+    listed = [json.loads(line) for line in pipeline.cli("videos", "--json").stdout.splitlines()]
+    assert sorted(r["key"] for r in listed) == ["test_2 copy.mp4", "test_8 copy.mp4"]
 
 
 def _mapping(tmp_path: Path) -> Path:

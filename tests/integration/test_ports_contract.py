@@ -9,9 +9,12 @@ uses its own uniquely named bucket, queue or tables.
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,7 +24,14 @@ import pytest
 from botocore.config import Config
 
 from facereel.ports import aws_resources
-from facereel.ports.metadata import MetadataStore, VideoRecord, read_people_json
+from facereel.ports.metadata import (
+    MetadataStore,
+    Position,
+    VideoPage,
+    VideoQuery,
+    VideoRecord,
+    read_people_json,
+)
 from facereel.ports.metadata.dynamodb import DynamoMetadata, MetadataError, make_dynamo
 from facereel.ports.metadata.sqlite import SqliteMetadata
 from facereel.ports.objectstore import (
@@ -35,7 +45,7 @@ from facereel.ports.objectstore import s3 as s3_store
 from facereel.ports.objectstore.local import LocalObjectStore
 from facereel.ports.objectstore.s3 import S3ObjectStore, make_s3_client
 from facereel.ports.objectstore.s3_events import S3ObjectEvent, parse_s3_event
-from facereel.ports.queue import Queue, QueueDepth
+from facereel.ports.queue import Body, DeadLetter, Queue, QueueDepth
 from facereel.ports.queue.sqlite import SqliteQueue
 from facereel.ports.queue.sqs import QueueError, SqsQueue, make_sqs_client
 from tests.support import provisioned
@@ -119,7 +129,7 @@ def metadata(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Metadat
         request.param) or boto3.client(
         "dynamodb", endpoint_url=moto.endpoint, region_name="us-east-1",
         aws_access_key_id=moto.access_key, aws_secret_access_key=moto.secret_key)
-    tables = (unique("people"), unique("videos"), unique("windows"))
+    tables = (unique("people"), unique("videos"), unique("windows"), unique("pv"))
     provisioned.dynamo_tables(resource, *tables)
     store = DynamoMetadata(handle, *tables)
     yield store
@@ -336,8 +346,34 @@ def test_dead_letters_after_max_attempts(make_queue: QueueFactory) -> None:
     assert attempts == [1, 2]
     assert queue.receive(wait_s=0.5) == []  # a third delivery would exceed max_attempts
     assert queue.depth() == QueueDepth(0, 0, 0, 1)
-    assert queue.dead_letters() == [{"key": "poison.mp4"}]
-    assert queue.dead_letters() == [{"key": "poison.mp4"}]  # peeking does not consume
+    [letter] = queue.dead_letters()
+    assert (letter.body, letter.attempts) == ({"key": "poison.mp4"}, 2)
+    assert queue.dead_letters() == [letter]  # peeking does not consume
+
+
+def test_redrive_sends_the_chosen_dead_letters_back(make_queue: QueueFactory) -> None:
+    queue = make_queue(visibility_s=0, max_attempts=1)
+    for key in ("a.mp4", "b.mp4", "c.mp4"):
+        queue.send({"key": key})
+    assert len(queue.receive(max_messages=3, wait_s=2)) == 3  # the only delivery each gets
+    assert queue.receive(wait_s=0.5) == []
+    assert sorted(d.body["key"] for d in queue.dead_letters()) == ["a.mp4", "b.mp4", "c.mp4"]
+
+    def choose(letter: DeadLetter) -> Body | None:
+        return {**letter.body, "again": True} if letter.body["key"] != "b.mp4" else None
+
+    sent = queue.redrive(choose)
+    assert sorted(d.body["key"] for d in sent) == ["a.mp4", "c.mp4"]
+    assert [d.body for d in queue.dead_letters()] == [{"key": "b.mp4"}]
+    assert queue.depth() == QueueDepth(2, 0, 0, 1)
+    again = queue.receive(max_messages=3, wait_s=2)
+    assert sorted((m.body["key"], m.body["again"], m.attempts) for m in again) == [
+        ("a.mp4", True, 1), ("c.mp4", True, 1)]  # a new message: its deliveries start over
+    for message in again:
+        queue.ack(message)
+    assert queue.redrive(lambda letter: None) == []
+    assert [d.body for d in queue.redrive(lambda letter: letter.body)] == [{"key": "b.mp4"}]
+    assert queue.depth() == QueueDepth(1, 0, 0, 0)
 
 
 def test_ack_with_an_outdated_receipt_is_ignored(make_queue: QueueFactory) -> None:
@@ -446,13 +482,13 @@ def test_video_records(metadata: MetadataStore) -> None:
     assert metadata.get_video("in/a.mp4") == records[0]
     assert metadata.get_video("in/b c.mp4") == records[1]
     assert metadata.get_video("missing.mp4") is None
-    assert [r.key for r in metadata.list_videos()] == ["in/b c.mp4", "in/d.mp4", "in/a.mp4"]
-    assert [r.key for r in metadata.list_videos(limit=1)] == ["in/b c.mp4"]
-    assert metadata.list_videos("done") == [records[0]]
+    assert keys(metadata, VideoQuery()) == ["in/b c.mp4", "in/d.mp4", "in/a.mp4"]
+    assert metadata.list_videos(VideoQuery(limit=1)).records == [records[1]]
+    assert metadata.list_videos(VideoQuery(("done",))) == VideoPage([records[0]])
     assert metadata.video_counts() == {"done": 1, "error": 1, "queued": 1}
     metadata.put_video(VideoRecord("in/d.mp4", "e3", "done", 1700000009.0, "d.json", ["x"]))
     assert metadata.video_counts() == {"done": 2, "error": 1}
-    assert [r.key for r in metadata.list_videos("done")] == ["in/d.mp4", "in/a.mp4"]
+    assert keys(metadata, VideoQuery(("done",))) == ["in/d.mp4", "in/a.mp4"]
 
 
 def test_dynamo_failures_become_metadata_errors(moto: MotoServer) -> None:
@@ -469,3 +505,128 @@ def test_dynamo_failures_become_metadata_errors(moto: MotoServer) -> None:
         DynamoMetadata(dead, "people", "videos").video_counts()
     assert caught.value.code == "metadata_unreachable"
 
+
+
+# ---- MetadataStore listings -----------------------------------------------------------------
+T0 = 1700000000.0
+LIBRARY = [  # key, status, seconds after T0, the people its row names
+    ("a.mp4", "done", 10, ["floki", "mr_bean"]),
+    ("b.mp4", "done", 20, ["floki"]),
+    ("c.mp4", "error", 30, []),
+    ("d.mp4", "queued", 40, []),
+    ("e.mp4", "done", 50, ["mr_bean"]),
+    ("f.mp4", "dead", 60, []),
+    ("g.mp4", "done", 60, ["floki"]),  # the same time as f: listed by key, descending
+    ("h.mp4", "processing", 70, []),
+    ("i.mp4", "done", 80, ["floki"]),
+    ("j.mp4", "recognizing", 90, []),
+    ("k.mp4", "done", 100, ["floki", "president_biden"]),
+]
+NEWEST_FIRST = [row[0] for row in sorted(LIBRARY, key=lambda r: (r[2], r[0]), reverse=True)]
+
+
+def stock(metadata: MetadataStore) -> None:
+    for key, status, at, people in LIBRARY:
+        published = f"{key}.json" if status in ("done", "error") else ""
+        metadata.put_video(VideoRecord(key, f"etag-{key}", status, T0 + at, published, people))
+
+
+def keys(metadata: MetadataStore, query: VideoQuery) -> list[str]:
+    return [r.key for r in metadata.list_videos(query).records]
+
+
+def pages(metadata: MetadataStore, query: VideoQuery) -> list[list[str]]:
+    """Every page of a listing, following `next` until it is None."""
+    found, after = [], query.after
+    for _ in range(100):
+        page = metadata.list_videos(replace(query, after=after))
+        found.append([r.key for r in page.records])
+        if page.next is None:
+            return found
+        after = page.next
+    raise AssertionError("a listing that never ends")
+
+
+def flat(listing: list[list[str]]) -> list[str]:
+    return [key for page in listing for key in page]
+
+
+def test_a_listing_pages_newest_first_with_ties_by_key(metadata: MetadataStore) -> None:
+    stock(metadata)
+    for size in (1, 3, 4, 11, 50):
+        listing = pages(metadata, VideoQuery(limit=size))
+        assert flat(listing) == NEWEST_FIRST, size
+        assert [len(page) for page in listing[:-1]] == [size] * (len(listing) - 1)
+    first = metadata.list_videos(VideoQuery(limit=3))
+    assert first.next == Position(T0 + 80, "i.mp4")
+    assert metadata.list_videos(VideoQuery(limit=11)).next is None
+    assert len(metadata.list_videos(VideoQuery(limit=0)).records) == 1  # at least one
+
+
+@pytest.mark.parametrize(("query", "wanted"), [
+    (VideoQuery(("done",)), lambda status, at, people: status == "done"),
+    (VideoQuery(("done", "error")), lambda status, at, people: status in ("done", "error")),
+    (VideoQuery(("dead", "queued", "recognizing")),
+     lambda status, at, people: status in ("dead", "queued", "recognizing")),
+    (VideoQuery(person="floki"), lambda status, at, people: "floki" in people),
+    (VideoQuery(person="floki", since=T0 + 20, until=T0 + 80),
+     lambda status, at, people: "floki" in people and 20 <= at <= 80),
+    (VideoQuery(("done",), since=T0 + 60), lambda status, at, people: status == "done"
+     and at >= 60),
+    (VideoQuery(until=T0 + 30), lambda status, at, people: at <= 30),
+    (VideoQuery(since=T0 + 60, until=T0 + 60), lambda status, at, people: at == 60),
+    (VideoQuery(since=T0 + 70, until=T0 + 50), lambda status, at, people: False),
+    (VideoQuery(person="floki", since=T0 + 70, until=T0 + 50),
+     lambda status, at, people: False),
+    (VideoQuery(("error",), person="floki"), lambda status, at, people: False),
+    (VideoQuery(person="nobody"), lambda status, at, people: False),
+])
+def test_listing_filters(metadata: MetadataStore, query: VideoQuery,
+                         wanted: Callable[[str, float, list[str]], bool]) -> None:
+    stock(metadata)
+    rows = {key: (status, at, people) for key, status, at, people in LIBRARY}
+    expected = [key for key in NEWEST_FIRST if wanted(*rows[key])]
+    for size in (2, 50):
+        assert flat(pages(metadata, replace(query, limit=size))) == expected, size
+
+
+def test_the_person_filter_follows_each_rows_latest_write(metadata: MetadataStore) -> None:
+    stock(metadata)
+    metadata.put_video(VideoRecord("k.mp4", "etag-2", "queued", T0 + 110))  # uploaded again
+    assert keys(metadata, VideoQuery(person="floki")) == ["i.mp4", "g.mp4", "b.mp4", "a.mp4"]
+    assert keys(metadata, VideoQuery(person="president_biden")) == []
+    metadata.put_video(VideoRecord("k.mp4", "etag-2", "done", T0 + 120, "k.json", ["mr_bean"]))
+    assert keys(metadata, VideoQuery(person="mr_bean")) == ["k.mp4", "e.mp4", "a.mp4"]
+    assert keys(metadata, VideoQuery(person="floki", limit=1)) == ["i.mp4"]
+    assert keys(metadata, VideoQuery(person="mr_bean", since=T0 + 115)) == ["k.mp4"]
+
+
+@pytest.mark.parametrize("person", [None, "floki"])
+def test_a_listing_is_stable_under_inserts(metadata: MetadataStore, person: str | None) -> None:
+    stock(metadata)
+    first = metadata.list_videos(VideoQuery(person=person, limit=2))
+    for n in range(4):  # newer rows arrive between two pages
+        metadata.put_video(VideoRecord(f"new-{n}.mp4", "x", "done", time.time(), "", ["floki"]))
+    rest = pages(metadata, VideoQuery(person=person, limit=2, after=first.next))
+    expected = [k for k in NEWEST_FIRST
+                if person is None or person in next(r[3] for r in LIBRARY if r[0] == k)]
+    assert [r.key for r in first.records] + flat(rest) == expected
+
+
+def test_sqlite_finds_by_person_the_rows_written_before_its_person_index(tmp_path: Path) -> None:
+    """A database of an earlier release: rows with people, no person_videos table."""
+    old = sqlite3.connect(tmp_path / "facereel.db")
+    old.execute("CREATE TABLE videos (key TEXT PRIMARY KEY, status TEXT NOT NULL, "
+                "updated REAL NOT NULL, record TEXT NOT NULL)")
+    for key, status, at, people in LIBRARY:
+        record = VideoRecord(key, "e", status, T0 + at, "", people)
+        old.execute("INSERT INTO videos VALUES (?, ?, ?, ?)",
+                    (key, status, record.updated, json.dumps(record.to_item())))
+    old.commit()
+    old.close()
+    metadata = SqliteMetadata(tmp_path / "facereel.db")
+    assert keys(metadata, VideoQuery(person="floki")) == ["k.mp4", "i.mp4", "g.mp4", "b.mp4",
+                                                          "a.mp4"]
+    assert SqliteMetadata(tmp_path / "facereel.db").list_videos(  # indexed once, not twice
+        VideoQuery(person="mr_bean")).records == metadata.list_videos(
+        VideoQuery(person="mr_bean")).records

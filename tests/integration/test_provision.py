@@ -10,8 +10,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
+from facereel.ports import aws_resources as aws
+from facereel.ports.metadata.dynamo_schema import KeyAttribute, TableSpec
 from facereel.ports.objectstore.s3 import make_s3_client
 from facereel.ports.queue.sqs import make_sqs_client
 from tests.support.pipeline import Pipeline, s3_buckets
@@ -25,7 +28,8 @@ def moto_env(moto: MotoServer, suffix: str) -> dict[str, str]:
             "FACEREEL_QUEUE_PREFIX": f"fr-{suffix}", "FACEREEL_EVENTS_QUEUE": f"events-{suffix}",
             "FACEREEL_METADATA_BACKEND": "dynamodb", "FACEREEL_DYNAMODB_ENDPOINT": moto.endpoint,
             "FACEREEL_TABLE_NAME": f"people-{suffix}", "FACEREEL_VIDEOS_TABLE": f"videos-{suffix}",
-            "FACEREEL_WINDOWS_TABLE": f"windows-{suffix}", "FACEREEL_VISIBILITY": "60"}
+            "FACEREEL_WINDOWS_TABLE": f"windows-{suffix}",
+            "FACEREEL_PERSON_VIDEOS_TABLE": f"person-videos-{suffix}", "FACEREEL_VISIBILITY": "60"}
 
 
 def provision(pipeline: Pipeline, *extra: str) -> tuple[int, list[dict[str, str]]]:
@@ -50,7 +54,8 @@ def test_provision_creates_the_plan_once(deployment: tuple[Pipeline, str]) -> No
     for stage in ("split", "analyze", "recognize", "publish", "images"):
         assert {f"fr-{suffix}-{stage}", f"fr-{suffix}-{stage}-dead"} <= names
     assert {f"input-{suffix}", f"stage-1-{suffix}", f"output-{suffix}", f"people-{suffix}",
-            f"videos-{suffix}", f"windows-{suffix}", f"events-{suffix}"} <= names
+            f"videos-{suffix}", f"windows-{suffix}", f"person-videos-{suffix}",
+            f"events-{suffix}"} <= names
     code, again = provision(pipeline)
     assert code == 0 and {o["state"] for o in again} == {"exists"}, again
     assert [o["name"] for o in again] == [o["name"] for o in first]
@@ -111,3 +116,37 @@ def test_hosts_never_create_infrastructure(deployment: tuple[Pipeline, str],
     s3 = make_s3_client(moto.endpoint, "us-east-1", "testing", "testing")
     buckets = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     assert not any(suffix in name for name in buckets), "nothing was created"
+
+
+def test_a_videos_table_of_an_earlier_release_gets_its_index(
+        deployment: tuple[Pipeline, str], moto: MotoServer) -> None:
+    """Tables provisioned before listings existed: the videos table lacks by-status. It is
+    reported (listing says what to run), added with --fix, and then lists the rows already
+    there; the new person-videos table is filled from them, so old results are found by
+    person."""
+    pipeline, suffix = deployment
+    dynamo = boto3.client("dynamodb", endpoint_url=moto.endpoint, region_name="us-east-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing")
+    videos = f"videos-{suffix}"
+    aws.ensure_table(dynamo, videos, TableSpec(KeyAttribute("key")))  # as it was
+    dynamo.put_item(TableName=videos, Item={
+        "key": {"S": "old.mp4"}, "etag": {"S": "e"}, "status": {"S": "done"},
+        "updated": {"N": "978307200.5"}, "people": {"L": [{"S": "ada"}]}})
+    code, outcomes = provision(pipeline)
+    [table] = [o for o in outcomes if o["name"] == videos]
+    assert code == 1 and table["state"] == "different", table
+    [people] = [o for o in outcomes if o["name"] == f"person-videos-{suffix}"]
+    assert (people["state"], people["detail"]) == ("created", f"1 item from the rows of {videos}")
+    assert "by-status is missing" in table["detail"] and "--fix" in table["detail"]
+    listing = pipeline.cli("videos", check=False)
+    assert listing.returncode == 2 and "facereel provision --fix" in listing.stderr
+    assert len(listing.stderr.strip().splitlines()) == 1, listing.stderr
+    code, fixed = provision(pipeline, "--fix")
+    assert code == 0 and "added index by-status" in next(
+        o["detail"] for o in fixed if o["name"] == videos)
+    rows = [json.loads(line) for line in pipeline.cli("videos", "--json").stdout.splitlines()]
+    assert [(r["key"], r["status"], r["updated"]) for r in rows] == [
+        ("old.mp4", "done", "2001-01-01T00:00:00.500Z")]
+    found = pipeline.cli("results", "--person", "ada", "--json").stdout.splitlines()
+    assert [json.loads(line)["key"] for line in found] == ["old.mp4"]
+    assert provision(pipeline)[0] == 0

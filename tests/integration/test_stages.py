@@ -146,7 +146,7 @@ def test_a_stage_that_keeps_failing_is_dead_lettered(pipeline_settings: Settings
     depth = ports.queues["publish"].depth()
     assert depth.dead == 1 and depth.visible == depth.delayed == depth.in_flight == 0
     assert ports.metadata.get_video("x.mp4").status == "dead"  # type: ignore[union-attr]
-    assert ports.queues["publish"].dead_letters()[0]["key"] == "x.mp4"
+    assert ports.queues["publish"].dead_letters()[0].body["key"] == "x.mp4"
 
 
 def test_messages_left_under_the_old_stage_name_are_still_processed(

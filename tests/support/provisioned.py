@@ -6,6 +6,12 @@ from __future__ import annotations
 from typing import Any
 
 from facereel.ports import aws_resources as aws
+from facereel.ports.metadata.dynamo_schema import (
+    PEOPLE_TABLE,
+    PERSON_VIDEOS_TABLE,
+    VIDEOS_TABLE,
+    WINDOWS_TABLE,
+)
 from facereel.ports.metadata.dynamodb import DynamoMetadata
 
 
@@ -24,8 +30,10 @@ def s3_bucket(client: Any, name: str) -> None:
     aws.ensure_bucket(client, name)
 
 
-def dynamo_tables(resource: Any, people: str, videos: str, windows: str) -> DynamoMetadata:
+def dynamo_tables(resource: Any, people: str, videos: str, windows: str,
+                  person_videos: str) -> DynamoMetadata:
     client = resource.meta.client
-    for table, key in ((people, "name"), (videos, "key"), (windows, "video")):
-        aws.ensure_table(client, table, key)
-    return DynamoMetadata(resource, people, videos, windows)
+    for table, spec in ((people, PEOPLE_TABLE), (videos, VIDEOS_TABLE),
+                        (windows, WINDOWS_TABLE), (person_videos, PERSON_VIDEOS_TABLE)):
+        aws.ensure_table(client, table, spec)
+    return DynamoMetadata(resource, people, videos, windows, person_videos)

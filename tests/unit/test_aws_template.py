@@ -14,6 +14,7 @@ from samtranslator.model.exceptions import InvalidDocumentException
 from facereel.config.sections import StorageSettings
 from facereel.pipeline.definition import STAGES
 from facereel.pipeline.infra import plan
+from facereel.ports.metadata.dynamo_schema import TableSpec
 from tests.support import cfn
 
 
@@ -57,7 +58,18 @@ def _storage(resolved: cfn.Resolved) -> StorageSettings:
         queue_backend="sqs", queue_prefix=p["Prefix"], visibility=float(p["VisibilityTimeout"]),
         max_attempts=int(p["MaxAttempts"]), metadata_backend="dynamodb",
         table_name=p["PeopleTableName"], videos_table=p["VideosTableName"],
-        windows_table=p["WindowsTableName"], events_queue=p["EventsQueueName"] if on_aws else None)
+        windows_table=p["WindowsTableName"], person_videos_table=p["PersonVideosTableName"],
+        events_queue=p["EventsQueueName"] if on_aws else None)
+
+
+def check_table(table: dict[str, Any], spec: TableSpec) -> None:
+    """The table's keys, attribute types and indexes are the ones DynamoMetadata queries."""
+    assert table["KeySchema"] == spec.key_schema()
+    assert sorted(table["AttributeDefinitions"], key=str) == sorted(
+        spec.attribute_definitions(), key=str)
+    for kind, indexes in (("GlobalSecondaryIndexes", spec.global_indexes()),
+                          ("LocalSecondaryIndexes", spec.local_indexes())):
+        assert table.get(kind, []) == [index.create_shape() for index in indexes], kind
 
 
 def _on_aws(resources: list[Any], storage: StorageSettings) -> list[Any]:
@@ -90,9 +102,7 @@ def test_the_template_holds_what_provision_plans(template: dict[str, Any],
                                            f"{props['dead_letter_queue']}",
                     "maxReceiveCount": str(props["max_receive_count"])}
         elif resource.kind == "table":
-            table = tables.pop(resource.name)
-            assert table["KeySchema"] == [{"AttributeName": resource.properties["hash_key"],
-                                           "KeyType": "HASH"}]
+            check_table(tables.pop(resource.name), resource.properties["spec"])
         elif resource.kind == "bucket":
             buckets.pop(resource.name)
         else:  # the input bucket's upload notification to the events queue

@@ -22,8 +22,11 @@ CREATE TABLE IF NOT EXISTS jobs (
     etag TEXT NOT NULL,
     created REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created);
+DROP INDEX IF EXISTS jobs_created;  -- served by jobs_listing since
+CREATE INDEX IF NOT EXISTS jobs_listing ON jobs(created, id);
 """
+JOB_STATES = ("queued", "running", "done", "failed")
+MAX_EXAMINED = 1000  # jobs one page looks at: a rare state is paged through, never searched
 
 # video row status -> (job state, progress)
 PROGRESS = {
@@ -58,6 +61,12 @@ class Job:
         return doc
 
 
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    jobs: list[Job]
+    next: tuple[float, str] | None  # (created, id) of the job the next page follows
+
+
 class JobStore:
     def __init__(self, path: Path, metadata: MetadataStore) -> None:
         self._database = SqliteDatabase(path, SCHEMA)
@@ -76,11 +85,35 @@ class JobStore:
                              (job_id,)).fetchone()
         return self._with_state(*row) if row else None
 
-    def recent(self, limit: int = 50) -> list[Job]:
+    def page(self, limit: int = 50, states: tuple[str, ...] = (),
+             after: tuple[float, str] | None = None) -> JobPage:
+        """Jobs newest first (after the job at `after`: its (created, id)); with `states`,
+        only jobs in one of them. A job's state comes from its video's row, so it is checked
+        as jobs are read, at most MAX_EXAMINED per page: a page may hold fewer than `limit`
+        while `next` is set."""
+        found: list[Job] = []
+        frontier, examined = after, 0
+        while len(found) <= limit and examined < MAX_EXAMINED:
+            wanted = min(limit + 1, MAX_EXAMINED - examined)
+            rows = self._rows_after(frontier, wanted)
+            found += [job for job in (self._with_state(*row) for row in rows)
+                      if not states or job.state in states]
+            examined += len(rows)
+            if len(rows) < wanted:  # the last job was read: nothing follows
+                frontier = None
+                break
+            frontier = (rows[-1][3], rows[-1][0])
+        if len(found) > limit:
+            return JobPage(found[:limit], (found[limit - 1].created, found[limit - 1].id))
+        return JobPage(found, frontier)
+
+    def _rows_after(self, after: tuple[float, str] | None,
+                    count: int) -> list[tuple[str, str, str, float]]:
+        where, args = ("WHERE (created, id) < (?, ?) ", after) if after else ("", ())
         with self._database.transaction() as db:
-            rows = db.execute("SELECT id, key, etag, created FROM jobs ORDER BY created DESC "
-                              "LIMIT ?", (limit,)).fetchall()
-        return [self._with_state(*row) for row in rows]
+            rows = db.execute(f"SELECT id, key, etag, created FROM jobs {where}"
+                              "ORDER BY created DESC, id DESC LIMIT ?", (*args, count)).fetchall()
+        return [(str(i), str(k), str(e), float(c)) for i, k, e, c in rows]
 
     def _with_state(self, job_id: str, key: str, etag: str, created: float) -> Job:
         record = self.metadata.get_video(key)

@@ -4,7 +4,8 @@ for each resource whether it was created, already existed as planned, or differs
 Hosts never create infrastructure; this is the one place that does (so functions and workers
 run with read/write rights only). The plan comes from `pipeline.infra`, derived from the
 stage list. A resource that differs is reported, not changed, unless `fix` is set (queue
-attributes and notification rules can be brought in line; a table's key schema cannot).
+attributes, notification rules and a table's missing global index can be brought in line; a
+table's key schema cannot).
 """
 
 from __future__ import annotations
@@ -91,7 +92,18 @@ class Provisioner:
         return aws.ensure_queue(self.sqs, resource.name, attributes, self.fix)
 
     def _table(self, resource: Resource) -> aws.Found:
-        return aws.ensure_table(self.dynamo, resource.name, str(resource.properties["hash_key"]))
+        found = aws.ensure_table(self.dynamo, resource.name, resource.properties["spec"],
+                                 self.fix)
+        if found.state != "created" or "filled_from" not in resource.properties:
+            return found
+        # the person-videos table of a deployment that already published results
+        from facereel.ports.metadata.dynamodb import DynamoMetadata
+
+        videos = str(resource.properties["filled_from"])
+        written = DynamoMetadata(self.dynamo, self.storage.table_name, videos,
+                                 self.storage.windows_table, resource.name).index_people()
+        items = f"{written} item{'' if written == 1 else 's'}"
+        return aws.Found("created", f"{items} from the rows of {videos}" if written else "")
 
     def _notification(self, resource: Resource) -> aws.Found:
         url = aws.queue_url(self.sqs, resource.name)

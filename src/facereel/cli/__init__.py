@@ -1,7 +1,7 @@
 """The `facereel` command line: a thin adapter that parses input, builds Settings, calls the
 library. Commands live by topic: `recognition` (recognize, enroll, gallery, metadata, grade),
-`pipeline` (up, watch, worker, app-worker, status, workload, provision) and `models`
-(prepare).
+`pipeline` (up, watch, worker, app-worker, status, workload, provision), `browse` (results,
+videos, dead-letters) and `models` (prepare).
 
 The contract of `recognize --json` (one JSON object per input on stdout) is relied on by scripts.
 """
@@ -15,7 +15,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperOption
 
-from facereel.cli import models, pipeline, recognition
+from facereel.cli import browse, models, pipeline, recognition
 from facereel.cli.common import err
 from facereel.errors import FacereelError
 
@@ -36,6 +36,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Who is in this video? Recognize faces in videos and images.")
 recognition.register(app)
 pipeline.register(app)
+browse.register(app)
 models.register(app)
 
 

@@ -198,6 +198,8 @@ class StorageSettings(BaseModel):
     videos_table: str = Field("facereel-videos", description="DynamoDB video status table")
     windows_table: str = Field("facereel-windows", description="DynamoDB table joining the "
                                "windows of long videos")
+    person_videos_table: str = Field("facereel-person-videos", description="DynamoDB table "
+                                     "of the videos each person's results name")
     dynamodb_endpoint: str | None = None
     aws_region: str = "us-east-1"
     aws_access_key: str | None = None

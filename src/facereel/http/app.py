@@ -11,6 +11,7 @@ from facereel.http import errors
 from facereel.http.auth import COOKIE, UNAUTHORIZED_HEADERS, Credentials, bearer
 from facereel.http.errors import ApiError
 from facereel.http.guard import DoorPolicy, RequestGuard
+from facereel.http.routes_browse import router as browse_router
 from facereel.http.routes_enrol import router as enrol_router
 from facereel.http.routes_images import router as images_router
 from facereel.http.routes_misc import public_router
@@ -47,7 +48,8 @@ def create_app(services: Services) -> FastAPI:
     app.state.services = services
     errors.install(app)
     app.include_router(public_router)
-    for router in (videos_router, images_router, people_router, enrol_router,
+    # browse first: its `/v1/results/` is the listing, not the result of a video named ""
+    for router in (browse_router, videos_router, images_router, people_router, enrol_router,
                    misc_router):
         app.include_router(router, dependencies=[Depends(authenticate)])
 

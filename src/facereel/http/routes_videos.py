@@ -7,13 +7,14 @@ import asyncio
 import json
 import re
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
+from facereel.app.browse import MAX_CURSOR, decode_cursor, encode_cursor
 from facereel.app.jobs import Job
 from facereel.http.errors import ApiError
 from facereel.http.services import Services, Svc
@@ -125,9 +126,23 @@ async def upload_video(svc: Svc, request: Request,
 
 
 @router.get("/v1/jobs")
-def list_jobs(svc: Svc,
-              limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[dict[str, Any]]:
-    return [job.to_dict() for job in svc.jobs.recent(limit)]
+def list_jobs(
+    svc: Svc, request: Request, response: Response,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    status: Annotated[list[Literal["queued", "running", "done", "failed"]] | None, Query(
+        description="any of these states (repeat the parameter for several)")] = None,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=MAX_CURSOR,
+                                        description="the next page's cursor")] = None,
+) -> list[dict[str, Any]]:
+    """Jobs, newest first. When more follow, the `Link` header names the next page
+    (`<...&cursor=...>; rel="next"`); the body stays a plain array, as it always was."""
+    after = decode_cursor("jobs", cursor) if cursor else None
+    page = svc.jobs.page(limit, tuple(status or ()), after)
+    if page.next is not None:
+        following = request.url.include_query_params(
+            cursor=encode_cursor("jobs", *page.next))
+        response.headers["Link"] = f'<{following.path}?{following.query}>; rel="next"'
+    return [job.to_dict() for job in page.jobs]
 
 
 @router.get("/v1/jobs/{job_id}")

@@ -13,6 +13,12 @@ from typing import Any, Literal
 
 from facereel.config.sections import StorageSettings
 from facereel.pipeline.definition import STAGES
+from facereel.ports.metadata.dynamo_schema import (
+    PEOPLE_TABLE,
+    PERSON_VIDEOS_TABLE,
+    VIDEOS_TABLE,
+    WINDOWS_TABLE,
+)
 
 ResourceKind = Literal["bucket", "queue", "table", "notification"]
 IMAGE_REQUESTS = "images"  # the image tier's request queue
@@ -62,11 +68,13 @@ def plan(storage: StorageSettings) -> list[Resource]:
         resources += _queues(storage)
     if storage.metadata_backend == "dynamodb":
         resources += [
-            Resource("table", storage.table_name, "people's metadata", {"hash_key": "name"}),
+            Resource("table", storage.table_name, "people's metadata", {"spec": PEOPLE_TABLE}),
             Resource("table", storage.videos_table, "one status row per video",
-                     {"hash_key": "key"}),
+                     {"spec": VIDEOS_TABLE}),
             Resource("table", storage.windows_table, "the join of long videos' windows",
-                     {"hash_key": "video"}),
+                     {"spec": WINDOWS_TABLE}),
+            Resource("table", storage.person_videos_table, "the videos each person's results "
+                     "name", {"spec": PERSON_VIDEOS_TABLE, "filled_from": storage.videos_table}),
         ]
     if storage.events_queue and storage.input.backend == "s3":
         resources.append(Resource("queue", storage.events_queue,

@@ -111,7 +111,7 @@ def metadata_store(storage: StorageSettings) -> MetadataStore:
     resource = make_dynamo(storage.dynamodb_endpoint, storage.aws_region,
                            storage.aws_access_key, secret(storage.aws_secret_key))
     return DynamoMetadata(resource, storage.table_name, storage.videos_table,
-                          storage.windows_table)
+                          storage.windows_table, storage.person_videos_table)
 
 
 def gallery_store(storage: StorageSettings, embedder: str,

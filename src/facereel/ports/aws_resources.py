@@ -10,12 +10,14 @@ Create* rights and no start-up calls.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from facereel.ports.aws import classify_boto_error
+from facereel.ports.metadata.dynamo_schema import IndexSpec, TableSpec
 
 DEAD_RETENTION_S = 1209600  # 14 days, the SQS maximum: dead letters wait for a person
 _EXISTS = {"QueueAlreadyExists", "QueueNameExists", "AWS.SimpleQueueService.QueueNameExists"}
@@ -118,29 +120,90 @@ DEAD_LETTER_ATTRIBUTES = {"MessageRetentionPeriod": str(DEAD_RETENTION_S)}
 
 
 # ---- tables ----------------------------------------------------------------------------
-def ensure_table(client: Any, name: str, hash_key: str) -> Found:
-    """A pay-per-request table with a string hash key, waited for until usable."""
+def _keys(schema: list[dict[str, str]]) -> list[tuple[str, str]]:
+    return [(k["AttributeName"], k["KeyType"]) for k in schema]
+
+
+def ensure_table(client: Any, name: str, spec: TableSpec, fix: bool = False) -> Found:
+    """A pay-per-request table with `spec`'s keys and indexes, waited for until usable. An
+    existing table whose global index is missing gets it when `fix` (DynamoDB fills it from
+    the rows already there); a different key schema or a missing local index cannot be
+    changed in place and is reported."""
     try:
         table = client.describe_table(TableName=name)["Table"]
     except ClientError as exc:
         if classify_boto_error(exc)[0] != "no_container":
             raise
-    else:
-        keys = [(k["AttributeName"], k["KeyType"]) for k in table.get("KeySchema", [])]
-        if keys != [(hash_key, "HASH")]:
-            return Found("different", f"key schema is {keys}, should be [({hash_key!r}, HASH)]")
-        return Found("exists")
+        return _create_table(client, name, spec)
+    if _keys(table.get("KeySchema", [])) != _keys(spec.key_schema()):
+        return Found("different", f"key schema is {_keys(table.get('KeySchema', []))}, "
+                     f"should be {_keys(spec.key_schema())}")
+    problems, missing = _index_differences(table, spec)
+    if problems or not missing:
+        return Found("different", "; ".join(problems)) if problems else Found("exists")
+    names = ", ".join(index.name for index in missing)
+    if not fix:
+        return Found("different", f"index {names} is missing "
+                     "(`facereel provision --fix` adds it)")
+    for index in missing:  # UpdateTable creates one global index per call
+        client.update_table(TableName=name,
+                            AttributeDefinitions=spec.attribute_definitions((index,)),
+                            GlobalSecondaryIndexUpdates=[{"Create": index.create_shape()}])
+        _wait_for_index(client, name, index.name)
+    return Found("exists", f"updated: added index {names}")
+
+
+def _index_differences(table: dict[str, Any], spec: TableSpec
+                       ) -> tuple[list[str], list[IndexSpec]]:
+    """What cannot be fixed, and the global indexes that can be added."""
+    have = {i["IndexName"]: i for i in [*table.get("GlobalSecondaryIndexes", []),
+                                        *table.get("LocalSecondaryIndexes", [])]}
+    problems: list[str] = []
+    missing: list[IndexSpec] = []
+    for index in spec.indexes:
+        found = have.get(index.name)
+        if found is None and index.local:
+            problems.append(f"local index {index.name} is missing (only a new table can "
+                            "have one: recreate the table)")
+        elif found is None:
+            missing.append(index)
+        elif _keys(found.get("KeySchema", [])) != _keys(index.key_schema()):
+            problems.append(f"index {index.name} has key {_keys(found['KeySchema'])}, "
+                            f"should be {_keys(index.key_schema())}")
+    return problems, missing
+
+
+def _create_table(client: Any, name: str, spec: TableSpec) -> Found:
+    options: dict[str, Any] = {}
+    if spec.global_indexes():
+        options["GlobalSecondaryIndexes"] = [i.create_shape() for i in spec.global_indexes()]
+    if spec.local_indexes():
+        options["LocalSecondaryIndexes"] = [i.create_shape() for i in spec.local_indexes()]
     try:
-        client.create_table(
-            TableName=name, BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": hash_key, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": hash_key, "AttributeType": "S"}])
+        client.create_table(TableName=name, BillingMode="PAY_PER_REQUEST",
+                            KeySchema=spec.key_schema(),
+                            AttributeDefinitions=spec.attribute_definitions(), **options)
     except ClientError as exc:
         if _code(exc) != "ResourceInUseException":
             raise
     client.get_waiter("table_exists").wait(
         TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     return Found("created")
+
+
+def _wait_for_index(client: Any, table: str, index: str, timeout_s: float = 1800.0) -> None:
+    """Until the new index is ACTIVE: it is filled from every existing row first, which on a
+    large table takes minutes."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        described = client.describe_table(TableName=table)["Table"]
+        status = next((i.get("IndexStatus") for i in described.get("GlobalSecondaryIndexes", [])
+                       if i["IndexName"] == index), None)
+        if status == "ACTIVE":
+            return
+        time.sleep(2.0)
+    raise LookupError(f"index {index} of {table} is still being built; run "
+                      "`facereel provision` again later")
 
 
 # ---- bucket notifications ----------------------------------------------------------------

@@ -17,6 +17,9 @@ PersonRecord = dict[str, Any]
 # record was published) | dead (the pipeline gave up after repeated failures: see the dead
 # letters). Rows written before the stage was spelled `recognize` may say `recognising`.
 VIDEO_STATUSES = ("queued", "processing", "recognizing", "done", "error", "dead")
+STORED_STATUSES = (*VIDEO_STATUSES, "recognising")  # what a row may hold
+RESULT_STATUSES = ("done", "error")  # a result document was published
+MAX_PAGE = 1000  # rows one listing call answers at most
 
 
 @dataclass(slots=True)
@@ -29,6 +32,10 @@ class VideoRecord:
     people: list[str] = field(default_factory=list)
     error_code: str = ""
     error_message: str = ""
+
+    @property
+    def position(self) -> Position:
+        return Position(self.updated, self.key)
 
     def to_item(self) -> dict[str, Any]:
         return {"key": self.key, "etag": self.etag, "status": self.status,
@@ -46,6 +53,56 @@ class VideoRecord:
                    error_message=str(item.get("error_message", "")))
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class Position:
+    """A row's place in a listing: newest `updated` first, equal times by `key` descending.
+    A page's `next` is the position of its last row; the next page starts after it, so rows
+    written meanwhile (which are newer) never shift or repeat what follows."""
+
+    updated: float
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class VideoQuery:
+    """Which rows to list: every condition given must hold."""
+
+    statuses: tuple[str, ...] = ()  # any of these (empty: every status)
+    person: str | None = None  # rows whose `people` name this person
+    since: float | None = None  # updated at or after (seconds since the epoch)
+    until: float | None = None  # updated at or before
+    after: Position | None = None  # only rows after this position (a page's `next`)
+    limit: int = 50
+
+    @property
+    def size(self) -> int:
+        return max(1, min(self.limit, MAX_PAGE))
+
+    def admits(self, record: VideoRecord) -> bool:
+        """Whether `record` answers this query (backends that cannot filter everything in
+        the store itself check the rest with this)."""
+        return ((not self.statuses or record.status in self.statuses)
+                and (self.person is None or self.person in record.people)
+                and (self.since is None or record.updated >= self.since)
+                and (self.until is None or record.updated <= self.until)
+                and (self.after is None or record.position < self.after))
+
+
+@dataclass(frozen=True, slots=True)
+class VideoPage:
+    records: list[VideoRecord]
+    next: Position | None = None  # where the next page starts; None: nothing more
+
+
+def page_of(newest_first: list[VideoRecord], size: int) -> VideoPage:
+    """A page from up to `size + 1` rows in listing order (one more than fits says whether
+    another page follows)."""
+    if len(newest_first) <= size:
+        return VideoPage(newest_first)
+    rows = newest_first[:size]
+    return VideoPage(rows, rows[-1].position)
+
+
 class MetadataStore(Protocol):
     def describe(self) -> str: ...
 
@@ -61,7 +118,13 @@ class MetadataStore(Protocol):
 
     def get_video(self, key: str) -> VideoRecord | None: ...
 
-    def list_videos(self, status: str | None = None, limit: int = 1000) -> list[VideoRecord]: ...
+    def list_videos(self, query: VideoQuery) -> VideoPage:
+        """One page of rows answering `query`, newest first (see `Position`), from an index:
+        never a scan of the table. A page holds at most `query.size` rows; it may hold fewer
+        while `next` is set (a backend bounds what one call reads), and `next` is None only
+        when nothing more answers the query. A row that names people is found by each of
+        them (`query.person`)."""
+        ...
 
     def video_counts(self) -> dict[str, int]: ...
 

@@ -1,43 +1,61 @@
-"""DynamoMetadata: the MetadataStore port over two DynamoDB tables.
+"""DynamoMetadata: the MetadataStore port over DynamoDB tables (their keys and indexes are
+declared in `dynamo_schema`).
 
 The people table has the string hash key `name`, exactly like the original coursework's
 student table, so an existing table can be used as is; the videos table is keyed by the
 input object's `key`. Records round-trip like `SqliteMetadata`: DynamoDB has no float type
 and hands numbers back as `Decimal`, so floats are stored as exact decimals and numbers come
-back as `int` when integral, else `float` (so `2.0` may come back as `2`). Reads are strongly
-consistent, so a record is visible right after it is written, as with SQLite. Listing and
-counting videos scan the table (fine for thousands of rows; a status index would be next).
+back as `int` when integral, else `float` (so `2.0` may come back as `2`). Reads of a row are
+strongly consistent, so a record is visible right after it is written, as with SQLite.
 
-Either a boto3 DynamoDB resource (as `make_dynamo` returns) or a client works: a plain
-`boto3.client("dynamodb")` gets its values converted with boto3's TypeSerializer and
-TypeDeserializer here; a resource's `.meta.client` already converts them itself.
+Listings query indexes, never scan: the videos table's global index by-status (status,
+updated) gives each status newest first, merged across the statuses asked for; the person
+filter reads the person-videos table (one item per person a row names, written with the
+row) through its local index by-updated, then checks each row it points to, so an item left
+behind by a row that no longer names the person is skipped. A global index is eventually
+consistent: a row may reach a listing a moment after it is written. Counting videos still
+reads the status of every row.
+
+Either a boto3 DynamoDB resource (as `make_dynamo` returns) or a client works (see
+`dynamo_client`).
 """
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from decimal import Decimal
-from types import TracebackType
+from functools import partial
 from typing import Any, TypeVar
 
 import boto3
-from boto3.dynamodb.table import BatchWriter
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from facereel.errors import FacereelError
 from facereel.ports.aws import BOTO_ERRORS, boto_config, classify_boto_error
-from facereel.ports.metadata import PersonRecord, VideoRecord
+from facereel.ports.metadata import (
+    STORED_STATUSES,
+    PersonRecord,
+    Position,
+    VideoPage,
+    VideoQuery,
+    VideoRecord,
+    page_of,
+)
+from facereel.ports.metadata.dynamo_client import (
+    ClientTable,
+    Item,
+    MetadataError,
+    batch_get,
+    from_dynamo,
+    to_dynamo,
+)
+from facereel.ports.metadata.dynamo_schema import PERSON_VIDEOS_BY_UPDATED, VIDEOS_BY_STATUS
 
+__all__ = ["DynamoMetadata", "MetadataError", "from_dynamo", "make_dynamo", "to_dynamo"]
 T = TypeVar("T")
-Item = dict[str, Any]
-
-
-class MetadataError(FacereelError):
-    """A metadata operation failed (table missing, access denied, server unreachable...)."""
-
-    code = "metadata_error"
+MAX_EXAMINED = 2000  # person-videos items one listing call checks at most
+# how DynamoDB (ValidationException) and moto (ResourceNotFoundException) say an index is missing
+MISSING_INDEX = ("does not have the specified index", "Invalid index")
 
 
 def make_dynamo(endpoint_url: str | None, region: str | None, access_key: str | None,
@@ -49,133 +67,26 @@ def make_dynamo(endpoint_url: str | None, region: str | None, access_key: str | 
                           aws_secret_access_key=secret_key or None, config=boto_config())
 
 
-def to_dynamo(value: Any) -> Any:
-    """A JSON-like value as DynamoDB accepts it (floats as exact Decimals)."""
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise MetadataError(f"DynamoDB cannot store the number {value}", "bad_metadata")
-        return Decimal(repr(value))
-    if isinstance(value, dict):
-        return {str(k): to_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_dynamo(v) for v in value]
-    return value
-
-
-def from_dynamo(value: Any) -> Any:
-    """A DynamoDB value back as plain Python (Decimal -> int or float, sets -> sorted lists)."""
-    if isinstance(value, Decimal):
-        integral = value == value.to_integral_value() and int(value.as_tuple().exponent) >= 0
-        return int(value) if integral else float(value)
-    if isinstance(value, dict):
-        return {str(k): from_dynamo(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [from_dynamo(v) for v in value]
-    if isinstance(value, set | frozenset):
-        return sorted(from_dynamo(v) for v in value)
-    return value
-
-
-class _ClientBatch:
-    """`Table.batch_writer()` for a low-level client: serializes items, then lets boto3's
-    BatchWriter buffer them and resend what DynamoDB leaves unprocessed."""
-
-    def __init__(self, client: Any, table: str, overwrite_by_pkeys: list[str],
-                 typed: Callable[[Item], Item]) -> None:
-        self._writer = BatchWriter(table, client, overwrite_by_pkeys=overwrite_by_pkeys)
-        self._typed = typed
-
-    def __enter__(self) -> _ClientBatch:
-        self._writer.__enter__()
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
-        self._writer.__exit__(kind, exc, traceback)
-
-    def put_item(self, Item: Item) -> None:  # noqa: N803 - the boto3 Table signature
-        self._writer.put_item(Item=self._typed(Item))
-
-
-def _converts_values(client: Any) -> bool:
-    """True for a resource's `.meta.client`: boto3 registered handlers on it that convert
-    Python values to and from DynamoDB's typed form, so converting here would do it twice.
-    botocore has no public way to ask, hence the look at the emitter's handler ids."""
-    events = client.meta.events
-    emitter = getattr(events, "_emitter", events)
-    return "dynamodb-attr-value-input" in getattr(emitter, "_unique_id_handlers", {})
-
-
-class _ClientTable:
-    """The few `Table` resource methods used here, over a low-level client."""
-
-    def __init__(self, client: Any, name: str) -> None:
-        self.client, self.name = client, name
-        self._convert = not _converts_values(client)
-        self._serializer, self._deserializer = TypeSerializer(), TypeDeserializer()
-
-    def _typed(self, item: Item) -> Item:
-        if not self._convert:
-            return item
-        return {k: self._serializer.serialize(v) for k, v in item.items()}
-
-    def _plain(self, item: Item) -> Item:
-        if not self._convert:
-            return item
-        return {k: self._deserializer.deserialize(v) for k, v in item.items()}
-
-    def put_item(self, Item: Item) -> None:  # noqa: N803
-        self.client.put_item(TableName=self.name, Item=self._typed(Item))
-
-    def get_item(self, Key: Item, **options: Any) -> Item:  # noqa: N803
-        response = self.client.get_item(TableName=self.name, Key=self._typed(Key), **options)
-        return {"Item": self._plain(response["Item"])} if "Item" in response else {}
-
-    def delete_item(self, Key: Item, **options: Any) -> Item:  # noqa: N803
-        response = self.client.delete_item(TableName=self.name, Key=self._typed(Key), **options)
-        return {"Attributes": self._plain(response["Attributes"])} \
-            if "Attributes" in response else {}
-
-    def update_item(self, Key: Item, **options: Any) -> Item:  # noqa: N803
-        values = options.get("ExpressionAttributeValues")
-        if values is not None:
-            options["ExpressionAttributeValues"] = self._typed(values)
-        response = self.client.update_item(TableName=self.name, Key=self._typed(Key), **options)
-        return {"Attributes": self._plain(response["Attributes"])} \
-            if "Attributes" in response else {}
-
-    def scan(self, **options: Any) -> Item:
-        for name in ("ExclusiveStartKey", "ExpressionAttributeValues"):
-            if name in options:
-                options[name] = self._typed(options[name])
-        response = self.client.scan(TableName=self.name, **options)
-        result: Item = {"Items": [self._plain(i) for i in response.get("Items") or []]}
-        if response.get("LastEvaluatedKey"):
-            result["LastEvaluatedKey"] = self._plain(response["LastEvaluatedKey"])
-        return result
-
-    def batch_writer(self, overwrite_by_pkeys: list[str]) -> _ClientBatch:
-        return _ClientBatch(self.client, self.name, overwrite_by_pkeys, self._typed)
-
-
 class DynamoMetadata:
     """People and video status records in DynamoDB."""
 
     def __init__(self, resource_or_client: Any, people_table: str, videos_table: str,
-                 windows_table: str = "facereel-windows") -> None:
+                 windows_table: str = "facereel-windows",
+                 person_videos_table: str = "facereel-person-videos") -> None:
         """The tables must exist (`facereel provision` creates them); a missing one is
         reported on first use as `metadata_missing_table`."""
         is_resource = hasattr(resource_or_client, "Table")
         self.client = resource_or_client.meta.client if is_resource else resource_or_client
         self.people_table, self.videos_table = people_table, videos_table
-        self.windows_table = windows_table
+        self.windows_table, self.person_videos_table = windows_table, person_videos_table
 
         def table(name: str) -> Any:
             return resource_or_client.Table(name) if is_resource else \
-                _ClientTable(resource_or_client, name)
+                ClientTable(resource_or_client, name)
 
         self._people, self._videos = table(people_table), table(videos_table)
         self._windows = table(windows_table)
+        self._person_videos = table(person_videos_table)
 
     def describe(self) -> str:
         return (f"dynamodb tables {self.people_table}, {self.videos_table} at "
@@ -189,9 +100,12 @@ class DynamoMetadata:
             kind, detail = classify_boto_error(exc)
             code = {"denied": "metadata_denied", "unreachable": "metadata_unreachable",
                     "no_container": "metadata_missing_table"}.get(kind, "metadata_error")
-            hint = " (create the tables with `facereel provision`)" \
-                if code == "metadata_missing_table" else ""
-            raise MetadataError(f"cannot {action} in dynamodb: {detail}{hint}", code) from exc
+            if any(words in detail for words in MISSING_INDEX):  # provisioned before it existed
+                code = "metadata_missing_index"
+            hint = {"metadata_missing_table": " (create the tables with `facereel provision`)",
+                    "metadata_missing_index": " (add it with `facereel provision --fix`)"}
+            raise MetadataError(f"cannot {action} in dynamodb: {detail}{hint.get(code, '')}",
+                                code) from exc
 
     def _scan(self, table: Any, **options: Any) -> Iterator[Item]:
         """Every item of a scan, following pages (1 MB each)."""
@@ -235,9 +149,31 @@ class DynamoMetadata:
 
     # ---- videos -------------------------------------------------------------------------
     def put_video(self, record: VideoRecord) -> None:
+        """The row, then one person-videos item per person it names (after the row, so an
+        item never points at a row that does not name its person yet; one that no longer
+        does is skipped by listings)."""
         item = to_dynamo(record.to_item())
         self._call(f"write {record.key!r} to {self.videos_table}",
                    lambda: self._videos.put_item(Item=item))
+        for person in dict.fromkeys(record.people):
+            entry = {"person": person, "key": record.key, "updated": item["updated"]}
+            self._call(f"index {record.key!r} under {person!r} in {self.person_videos_table}",
+                       partial(self._person_videos.put_item, Item=entry))
+
+    def index_people(self) -> int:
+        """Write the person-videos items of every row that names people (a table created for
+        rows written before it existed); answers how many. A scan: provisioning's, once."""
+        rows = self._call(f"read {self.videos_table}", lambda: list(self._scan(
+            self._videos, ProjectionExpression="#k, #u, #p",
+            ExpressionAttributeNames={"#k": "key", "#u": "updated", "#p": "people"})))
+        written = 0
+        for row in rows:
+            for person in dict.fromkeys(str(p) for p in row.get("people") or []):
+                entry = {"person": person, "key": row["key"], "updated": row["updated"]}
+                self._call(f"index {row['key']!r} under {person!r}",
+                           partial(self._person_videos.put_item, Item=entry))
+                written += 1
+        return written
 
     def get_video(self, key: str) -> VideoRecord | None:
         response = self._call(f"read {key!r} from {self.videos_table}", lambda: (
@@ -245,17 +181,66 @@ class DynamoMetadata:
         item = response.get("Item")
         return VideoRecord.from_item(from_dynamo(item)) if item else None
 
-    def list_videos(self, status: str | None = None, limit: int = 1000) -> list[VideoRecord]:
-        """Most recently updated first, like SqliteMetadata (a full scan: no index yet)."""
-        options: dict[str, Any] = {}
-        if status is not None:
-            options = {"FilterExpression": "#s = :s", "ExpressionAttributeNames": {"#s": "status"},
-                       "ExpressionAttributeValues": {":s": status}}
-        items = self._call(f"list {self.videos_table}",
-                           lambda: list(self._scan(self._videos, **options)))
-        records = [VideoRecord.from_item(from_dynamo(i)) for i in items]
-        records.sort(key=lambda r: r.updated, reverse=True)
-        return records[:max(0, limit)]
+    # ---- listings -----------------------------------------------------------------------
+    def list_videos(self, query: VideoQuery) -> VideoPage:
+        if query.person is not None:
+            return self._list_by_person(query, query.person)
+        want, found = query.size + 1, list[VideoRecord]()
+        for status in query.statuses or STORED_STATUSES:  # each status newest first, merged
+            items, _ = self._call(f"list {status} videos of {self.videos_table}", partial(
+                self._newest, self._videos, VIDEOS_BY_STATUS, ("status", status), query, want))
+            found += [VideoRecord.from_item(from_dynamo(i)) for i in items]
+        found.sort(key=lambda r: r.position, reverse=True)
+        return page_of(found, query.size)
+
+    def _list_by_person(self, query: VideoQuery, person: str) -> VideoPage:
+        """From the person's index, newest first; each item's row is read (in batches) and
+        kept if it still names the person. Reads at most MAX_EXAMINED items per call."""
+        want, found = query.size + 1, list[tuple[Position, VideoRecord]]()
+        frontier, examined, more = query.after, 0, True
+        while more and len(found) < want and examined < MAX_EXAMINED:
+            batch = replace(query, after=frontier)
+            items, more = self._call(f"list the videos of {person!r}", partial(
+                self._newest, self._person_videos, PERSON_VIDEOS_BY_UPDATED,
+                ("person", person), batch, want - len(found), consistent=True))
+            rows = self._rows([str(i["key"]) for i in items])
+            checks = replace(query, since=None, until=None, after=None)  # by the index
+            for item in items:
+                row = rows.get(str(item["key"]))
+                if row is not None and checks.admits(row):
+                    found.append((_position(item), row))
+            examined += len(items)
+            frontier = _position(items[-1]) if items else frontier
+        if len(found) > query.size:
+            return VideoPage([row for _, row in found[:query.size]], found[query.size - 1][0])
+        return VideoPage([row for _, row in found], frontier if more else None)
+
+    def _rows(self, keys: list[str]) -> dict[str, VideoRecord]:
+        items = self._call(f"read videos from {self.videos_table}", lambda: batch_get(
+            self.client, self.videos_table, "key", keys))
+        return {str(i["key"]): VideoRecord.from_item(from_dynamo(i)) for i in items}
+
+    def _newest(self, table: Any, index: str, partition: tuple[str, str], query: VideoQuery,
+                want: int, consistent: bool = False) -> tuple[list[Item], bool]:
+        """At least `want` items (when there are) of one index partition that come after
+        `query.after` within since..until, in listing order, and whether more may follow.
+        Equal times are ordered by key here (an index leaves them in no order), so reading
+        goes on past `want` until the time changes."""
+        options = _key_condition(index, partition, query)
+        if options is None:
+            return [], False
+        options.update(ScanIndexForward=False, Limit=want + 1, ConsistentRead=consistent)
+        items: list[Item] = []
+        while True:
+            response = table.query(**options)
+            page = response.get("Items") or []
+            items += [i for i in page if query.after is None or _position(i) < query.after]
+            last = response.get("LastEvaluatedKey")
+            if not last or (len(items) >= want and page
+                            and _position(page[-1]).updated < _position(items[want - 1]).updated):
+                items.sort(key=_position, reverse=True)
+                return items, bool(last)
+            options["ExclusiveStartKey"] = last
 
     def mark_window(self, key: str, etag: str, window: int) -> tuple[int, bool]:
         """One atomic ADD to a number set: concurrent windows never lose each other."""
@@ -273,3 +258,27 @@ class DynamoMetadata:
         items = self._call(f"count {self.videos_table}", lambda: list(self._scan(
             self._videos, ProjectionExpression="#s", ExpressionAttributeNames={"#s": "status"})))
         return dict(Counter(str(i.get("status", "")) for i in items))
+
+
+def _position(item: Item) -> Position:
+    return Position(float(item["updated"]), str(item["key"]))
+
+
+def _key_condition(index: str, partition: tuple[str, str], query: VideoQuery) -> Item | None:
+    """A Query of one partition of `index` between `since` and `until` (and not past
+    `query.after`, which the caller refines by key): one condition on the sort key. None
+    when no time is left between them."""
+    upper = [t for t in (query.until, query.after.updated if query.after else None)
+             if t is not None]
+    low, high = query.since, min(upper) if upper else None
+    if low is not None and high is not None and low > high:
+        return None
+    values: dict[str, Any] = {":p": partition[1]}
+    values.update({name: Decimal(repr(float(t))) for name, t in ((":low", low), (":high", high))
+                   if t is not None})
+    time_condition = {(True, True): " AND #u BETWEEN :low AND :high", (True, False):
+                      " AND #u >= :low", (False, True): " AND #u <= :high", (False, False): ""}
+    condition = time_condition[(low is not None, high is not None)]
+    names = {"#p": partition[0], **({"#u": "updated"} if condition else {})}
+    return {"IndexName": index, "KeyConditionExpression": "#p = :p" + condition,
+            "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}

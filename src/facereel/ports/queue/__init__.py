@@ -2,12 +2,14 @@
 
 A received message is hidden for a visibility timeout; the consumer `ack`s it when done, or
 it reappears (after a crash, the timeout; after `retry`, a backoff delay). A message delivered
-`max_attempts` times without an ack goes to the dead letters instead of being delivered again.
+`max_attempts` times without an ack goes to the dead letters instead of being delivered again,
+where it waits for a person: `redrive` sends it back.
 Bodies are small JSON objects: object keys and ids, never pixels.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -30,6 +32,19 @@ class QueueDepth:
     dead: int  # given up after max_attempts
 
 
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message given up after `attempts` deliveries, as the dead letters keep it."""
+
+    id: str
+    body: Body
+    attempts: int
+
+
+# What to send back of a dead letter (its body, or another), or None to leave it dead.
+Redrive = Callable[[DeadLetter], Body | None]
+
+
 class Queue(Protocol):
     name: str
     visibility_s: float  # how long a received message stays hidden without an ack
@@ -47,7 +62,16 @@ class Queue(Protocol):
 
     def depth(self) -> QueueDepth: ...
 
-    def dead_letters(self, limit: int = 100) -> list[Body]: ...
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Up to `limit` dead letters, oldest first where the backend knows; looking leaves
+        them where they are."""
+        ...
+
+    def redrive(self, select: Redrive) -> list[DeadLetter]:
+        """Give dead letters another try: each one `select` answers a body for leaves the
+        dead letters and that body is sent as a new message (no deliveries yet); the others
+        stay. Answers the dead letters sent back."""
+        ...
 
 
 def backoff_s(attempts: int, base_s: float = 2.0, cap_s: float = 300.0) -> float:

@@ -14,7 +14,7 @@ import uuid
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from facereel.ports.queue import Body, Message, QueueDepth
+from facereel.ports.queue import Body, DeadLetter, Message, QueueDepth, Redrive
 from facereel.ports.sqlite_db import SqliteDatabase
 
 SCHEMA = """
@@ -141,11 +141,30 @@ class SqliteQueue:
                                  (self.name,)).fetchone()
         return QueueDepth(int(visible or 0), int(in_flight or 0), int(delayed or 0), int(dead))
 
-    def dead_letters(self, limit: int = 100) -> list[Body]:
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         with self._db() as db:
-            rows = db.execute("SELECT body FROM dead_letters WHERE queue = ? ORDER BY died_at "
-                              "LIMIT ?", (self.name, limit)).fetchall()
-        return [json.loads(r[0]) for r in rows]
+            rows = db.execute("SELECT id, body, attempts FROM dead_letters WHERE queue = ? "
+                              "ORDER BY died_at LIMIT ?", (self.name, limit)).fetchall()
+        return [DeadLetter(str(i), json.loads(body), int(n)) for i, body, n in rows]
+
+    def redrive(self, select: Redrive) -> list[DeadLetter]:
+        """In one transaction: a crash leaves every dead letter either dead or sent back."""
+        sent: list[DeadLetter] = []
+        now = time.time()
+        with self._database.transaction(immediate=True) as db:
+            rows = db.execute("SELECT id, body, attempts FROM dead_letters WHERE queue = ? "
+                              "ORDER BY died_at", (self.name,)).fetchall()
+            for message_id, text, attempts in rows:
+                letter = DeadLetter(str(message_id), json.loads(text), int(attempts))
+                body = select(letter)
+                if body is None:
+                    continue
+                db.execute("INSERT INTO messages(id, queue, body, visible_at, state, created_at) "
+                           "VALUES (?, ?, ?, ?, 'ready', ?)",
+                           (uuid.uuid4().hex, self.name, json.dumps(body), now, now))
+                db.execute("DELETE FROM dead_letters WHERE id = ?", (message_id,))
+                sent.append(letter)
+        return sent
 
     def purge(self) -> None:
         with self._db() as db:

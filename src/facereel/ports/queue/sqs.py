@@ -34,7 +34,7 @@ from facereel.ports.aws import (
     classify_boto_error,
     make_boto_client,
 )
-from facereel.ports.queue import Body, Message, QueueDepth
+from facereel.ports.queue import Body, DeadLetter, Message, QueueDepth, Redrive
 
 T = TypeVar("T")
 
@@ -45,6 +45,7 @@ MAX_VISIBILITY_S = 43200
 DEAD_RETENTION_S = 1209600  # 14 days, the SQS maximum: dead letters wait for a person
 POLL_S = 0.05
 REMEMBERED_RECEIPTS = 10000
+MAX_REDRIVE = 10000  # dead letters one redrive looks at
 _STALE_RECEIPT = {"ReceiptHandleIsInvalid", "InvalidParameterValue", "MessageNotInflight",
                   "AWS.SimpleQueueService.MessageNotInflight", "InvalidReceiptHandle"}
 _EXISTS = {"QueueAlreadyExists", "QueueNameExists", "AWS.SimpleQueueService.QueueNameExists"}
@@ -247,27 +248,66 @@ class SqsQueue:
         dead = sum(self._counts(self.dead_url)) if self.dead_url else 0
         return QueueDepth(visible, in_flight, delayed, dead)
 
-    def dead_letters(self, limit: int = 100) -> list[Body]:
-        """Bodies in the dead-letter queue, left there: each peeked message is hidden only
-        while peeking (so later batches show others) and made visible again at once."""
-        if not self.dead_url or limit <= 0 or sum(self._counts(self.dead_url)) == 0:
-            return []
+    def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Dead letters left where they are (the redrive policy moved each one there after
+        `max_attempts` receives)."""
+        found: list[DeadLetter] = []
+
+        def look(message: dict[str, Any]) -> bool:
+            found.append(self._letter(message))
+            return False
+
+        self._browse_dead(look, limit)
+        return found
+
+    def redrive(self, select: Redrive) -> list[DeadLetter]:
+        """Each chosen dead letter is sent to this queue, then deleted from the dead-letter
+        queue (a failure in between may send it twice, which the stages absorb)."""
+        sent: list[DeadLetter] = []
+
+        def send_back(message: dict[str, Any]) -> bool:
+            letter = self._letter(message)
+            body = select(letter)
+            if body is None:
+                return False
+            self.send(body)
+            self._call("delete a redriven dead letter", partial(
+                self.client.delete_message, QueueUrl=self.dead_url,
+                ReceiptHandle=message["ReceiptHandle"]))
+            sent.append(letter)
+            return True
+
+        self._browse_dead(send_back, MAX_REDRIVE)
+        return sent
+
+    def _letter(self, message: dict[str, Any]) -> DeadLetter:
+        return DeadLetter(str(message["MessageId"]), _body(str(message.get("Body", ""))),
+                          self.max_attempts)
+
+    def _browse_dead(self, visit: Callable[[dict[str, Any]], bool], limit: int) -> None:
+        """Each dead letter (up to `limit`) once: each is hidden while browsing (so later
+        batches show others); those `visit` did not consume are made visible again."""
         dead_url = self.dead_url
-        peeked: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        if not dead_url or limit <= 0 or sum(self._counts(dead_url)) == 0:
+            return
+        seen: set[str] = set()
+        kept: list[dict[str, Any]] = []
         try:
-            while len(peeked) < limit:
-                wait = 1 if not peeked else 0  # long poll once: short polls may miss messages
-                response = self._call("peek dead letters", partial(
+            while len(seen) < limit:
+                wait = 1 if not seen else 0  # long poll once: short polls may miss messages
+                response = self._call("read dead letters", partial(
                     self.client.receive_message, QueueUrl=dead_url, WaitTimeSeconds=wait,
-                    MaxNumberOfMessages=min(MAX_BATCH, limit - len(peeked)),
+                    MaxNumberOfMessages=min(MAX_BATCH, limit - len(seen)),
                     VisibilityTimeout=30))
-                fresh = [m for m in response.get("Messages") or [] if m["MessageId"] not in peeked]
+                fresh = [m for m in response.get("Messages") or [] if m["MessageId"] not in seen]
                 if not fresh:
                     break
-                peeked.update((m["MessageId"], m) for m in fresh)
+                for message in fresh:
+                    seen.add(str(message["MessageId"]))
+                    if not visit(message):
+                        kept.append(message)
         finally:
-            self._reveal(dead_url, list(peeked.values()))
-        return [_body(str(m.get("Body", ""))) for m in peeked.values()]
+            self._reveal(dead_url, kept)
 
     def _reveal(self, url: str, messages: list[dict[str, Any]]) -> None:
         for start in range(0, len(messages), MAX_BATCH):
