@@ -49,7 +49,8 @@ def aws_env(moto: MotoServer, suffix: str) -> dict[str, str]:
             "FACEREEL_FUNCTION_PREFIX": f"fr-{suffix}",
             "FACEREEL_METADATA_BACKEND": "dynamodb", "FACEREEL_DYNAMODB_ENDPOINT": moto.endpoint,
             "TABLE_NAME": f"people-{suffix}", "FACEREEL_VIDEOS_TABLE": f"videos-{suffix}",
-            "FACEREEL_WINDOWS_TABLE": f"windows-{suffix}", "FACEREEL_VISIBILITY": "60"}
+            "FACEREEL_WINDOWS_TABLE": f"windows-{suffix}",
+            "FACEREEL_FACES_TABLE": f"faces-{suffix}", "FACEREEL_VISIBILITY": "60"}
 
 
 @contextmanager
@@ -101,7 +102,7 @@ def template_parameters(suffix: str, input_endpoint: str = "") -> dict[str, str]
             "Stage1BucketName": f"stage-1-{suffix}", "OutputBucketName": f"output-{suffix}",
             "EventsQueueName": f"fr-{suffix}-uploads", "PeopleTableName": f"people-{suffix}",
             "VideosTableName": f"videos-{suffix}", "WindowsTableName": f"windows-{suffix}",
-            "InputEndpoint": input_endpoint}
+            "FacesTableName": f"faces-{suffix}", "InputEndpoint": input_endpoint}
 
 
 def check_least_privilege(calls: list[dict[str, str]], parameters: dict[str, str]) -> None:

@@ -42,7 +42,7 @@ def test_aws_services_with_s3_events(moto: MotoServer, cse546: Path, clips: dict
            "FACEREEL_QUEUE_PREFIX": f"fr-{suffix}", "FACEREEL_EVENTS_QUEUE": f"events-{suffix}",
            "FACEREEL_METADATA_BACKEND": "dynamodb", "FACEREEL_DYNAMODB_ENDPOINT": moto.endpoint,
            "TABLE_NAME": f"students-{suffix}", "FACEREEL_VIDEOS_TABLE": f"videos-{suffix}",
-           "FACEREEL_WINDOWS_TABLE": f"windows-{suffix}",
+           "FACEREEL_WINDOWS_TABLE": f"windows-{suffix}", "FACEREEL_FACES_TABLE": f"faces-{suffix}",
            "FACEREEL_POLL_INTERVAL": "30"}  # polling would take 30 s: only events can be this fast
     pipeline = Pipeline(tmp_path / "state", env)
     pipeline.prepare(cse546)

@@ -57,7 +57,8 @@ def _storage(resolved: cfn.Resolved) -> StorageSettings:
         queue_backend="sqs", queue_prefix=p["Prefix"], visibility=float(p["VisibilityTimeout"]),
         max_attempts=int(p["MaxAttempts"]), metadata_backend="dynamodb",
         table_name=p["PeopleTableName"], videos_table=p["VideosTableName"],
-        windows_table=p["WindowsTableName"], events_queue=p["EventsQueueName"] if on_aws else None)
+        windows_table=p["WindowsTableName"], faces_table=p["FacesTableName"],
+        events_queue=p["EventsQueueName"] if on_aws else None)
 
 
 def _on_aws(resources: list[Any], storage: StorageSettings) -> list[Any]:
@@ -91,8 +92,11 @@ def test_the_template_holds_what_provision_plans(template: dict[str, Any],
                     "maxReceiveCount": str(props["max_receive_count"])}
         elif resource.kind == "table":
             table = tables.pop(resource.name)
-            assert table["KeySchema"] == [{"AttributeName": resource.properties["hash_key"],
-                                           "KeyType": "HASH"}]
+            keys = [(resource.properties["hash_key"], "HASH")]
+            if resource.properties.get("range_key"):
+                keys.append((resource.properties["range_key"], "RANGE"))
+            assert table["KeySchema"] == [{"AttributeName": name, "KeyType": kind}
+                                          for name, kind in keys]
         elif resource.kind == "bucket":
             buckets.pop(resource.name)
         else:  # the input bucket's upload notification to the events queue

@@ -91,7 +91,9 @@ class Provisioner:
         return aws.ensure_queue(self.sqs, resource.name, attributes, self.fix)
 
     def _table(self, resource: Resource) -> aws.Found:
-        return aws.ensure_table(self.dynamo, resource.name, str(resource.properties["hash_key"]))
+        range_key = resource.properties.get("range_key")
+        return aws.ensure_table(self.dynamo, resource.name, str(resource.properties["hash_key"]),
+                                str(range_key) if range_key else None)
 
     def _notification(self, resource: Resource) -> aws.Found:
         url = aws.queue_url(self.sqs, resource.name)

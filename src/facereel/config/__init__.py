@@ -35,6 +35,7 @@ from facereel.config.sections import (
     DeploySettings,
     HttpSettings,
     ImageTierSettings,
+    MemorySettings,
     OpenFaasSettings,
     PipelineSettings,
     RecognitionSettings,
@@ -44,7 +45,7 @@ from facereel.config.sections import (
 from facereel.errors import ConfigError
 
 __all__ = ["BucketSettings", "DeploySettings", "HttpSettings", "ImageTierSettings",
-           "OpenFaasSettings",
+           "MemorySettings", "OpenFaasSettings",
            "PipelineSettings", "RecognitionSettings", "Settings", "StorageSettings",
            "flat_names", "secret"]
 
@@ -205,6 +206,7 @@ class Settings(BaseSettings):
     image_tier: ImageTierSettings = ImageTierSettings()
     openfaas: OpenFaasSettings = OpenFaasSettings()
     deploy: DeploySettings = DeploySettings()
+    memory: MemorySettings = MemorySettings()
 
     def with_overrides(self, **values: Any) -> Settings:
         """A copy with the given non-None values replaced (command-line options), validated
@@ -220,3 +222,7 @@ class Settings(BaseSettings):
     @property
     def data_dir(self) -> Path:
         return self.storage.data_dir
+
+    @property
+    def audit_path(self) -> Path:
+        return self.memory.audit_log or self.storage.data_dir / "audit.log"

@@ -7,6 +7,7 @@
     image_tier   the image web tier: timeouts, app-tier workers and their autoscaling
     openfaas     the OpenFaaS functions (where their secrets are) and the monitor invoking them
     deploy       serverless hosts (AWS Lambda): which stage a function runs, how it hands on
+    memory       the face memory's retention and index upkeep, the audit log
 
 Every field is also reachable by its flat name (`FACEREEL_THRESHOLD`, `Settings(workers=2)`),
 so field names are unique across sections (`config.flat_names` checks it at import).
@@ -196,6 +197,10 @@ class StorageSettings(BaseModel):
     videos_table: str = Field("facereel-videos", description="DynamoDB video status table")
     windows_table: str = Field("facereel-windows", description="DynamoDB table joining the "
                                "windows of long videos")
+    faces_table: str = Field("facereel-faces", description="DynamoDB table of the face memory "
+                             "(every face track of every video)")
+    memory_db: Path | None = Field(None, description="SQLite file of the face memory (default "
+                                   "DATA_DIR/memory.db)")
     dynamodb_endpoint: str | None = None
     aws_region: str = "us-east-1"
     aws_access_key: str | None = None
@@ -218,6 +223,10 @@ class StorageSettings(BaseModel):
     @property
     def metadata_path(self) -> Path:
         return self.metadata_db or self.data_dir / "facereel.db"
+
+    @property
+    def memory_path(self) -> Path:
+        return self.memory_db or self.data_dir / "memory.db"
 
     @property
     def gallery_location(self) -> str:
@@ -255,6 +264,9 @@ class PipelineSettings(BaseModel):
     settle: float = Field(1.0, ge=0, description="a file dropped into a local bucket is taken "
                           "once unchanged for this long")
     retry_backoff: float = Field(2.0, ge=0, description="first retry delay (s), doubling after")
+    remember_faces: bool = Field(True, description="keep every face track of every processed "
+                                 "video in the face memory (the `remember` stage); false keeps "
+                                 "nothing")
 
     @property
     def worker_count(self) -> int:
@@ -353,6 +365,20 @@ class DeploySettings(BaseModel):
         return f"{self.function_prefix}-{stage_name}"
 
 
+class MemorySettings(BaseModel):
+    """The face memory's upkeep and the audit log of who searched or forgot what."""
+
+    model_config = FROZEN
+
+    memory_retention_days: float = Field(0.0, ge=0, description="forget a video's faces this "
+                                         "many days after it was processed (0 = keep them)")
+    memory_index_interval: float = Field(30.0, ge=0, description="seconds between updates of "
+                                         "the face index snapshot by `facereel up` (0 = never: "
+                                         "run `facereel memory index`)")
+    audit_log: Path | None = Field(None, description="JSON-lines audit log of searches, "
+                                   "forgetting and enrolment (default DATA_DIR/audit.log)")
+
+
 SECTIONS: dict[str, type[BaseModel]] = {
     "recognition": RecognitionSettings,
     "storage": StorageSettings,
@@ -361,4 +387,5 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "image_tier": ImageTierSettings,
     "openfaas": OpenFaasSettings,
     "deploy": DeploySettings,
+    "memory": MemorySettings,
 }

@@ -67,6 +67,8 @@ def plan(storage: StorageSettings) -> list[Resource]:
                      {"hash_key": "key"}),
             Resource("table", storage.windows_table, "the join of long videos' windows",
                      {"hash_key": "video"}),
+            Resource("table", storage.faces_table, "the face memory: every face track kept",
+                     {"hash_key": "pk", "range_key": "sk"}),
         ]
     if storage.events_queue and storage.input.backend == "s3":
         resources.append(Resource("queue", storage.events_queue,

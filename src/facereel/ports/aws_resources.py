@@ -118,8 +118,10 @@ DEAD_LETTER_ATTRIBUTES = {"MessageRetentionPeriod": str(DEAD_RETENTION_S)}
 
 
 # ---- tables ----------------------------------------------------------------------------
-def ensure_table(client: Any, name: str, hash_key: str) -> Found:
-    """A pay-per-request table with a string hash key, waited for until usable."""
+def ensure_table(client: Any, name: str, hash_key: str, range_key: str | None = None) -> Found:
+    """A pay-per-request table with a string hash key (and string range key, when given),
+    waited for until usable."""
+    schema = [(hash_key, "HASH")] + ([(range_key, "RANGE")] if range_key else [])
     try:
         table = client.describe_table(TableName=name)["Table"]
     except ClientError as exc:
@@ -127,14 +129,15 @@ def ensure_table(client: Any, name: str, hash_key: str) -> Found:
             raise
     else:
         keys = [(k["AttributeName"], k["KeyType"]) for k in table.get("KeySchema", [])]
-        if keys != [(hash_key, "HASH")]:
-            return Found("different", f"key schema is {keys}, should be [({hash_key!r}, HASH)]")
+        if keys != schema:
+            return Found("different", f"key schema is {keys}, should be {schema}")
         return Found("exists")
     try:
         client.create_table(
             TableName=name, BillingMode="PAY_PER_REQUEST",
-            KeySchema=[{"AttributeName": hash_key, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": hash_key, "AttributeType": "S"}])
+            KeySchema=[{"AttributeName": key, "KeyType": kind} for key, kind in schema],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}
+                                  for key, _ in schema])
     except ClientError as exc:
         if _code(exc) != "ResourceInUseException":
             raise
