@@ -38,6 +38,7 @@ from tests.support.servers import MotoServer, SeaweedServer
 
 INGEST = "ingest"  # the function without a stage: uploads start the pipeline
 POLLER = "poller"  # hybrid: the scheduled function polling an input bucket that cannot notify
+INDEXER = "memory-index"  # the scheduled writer of the face index snapshot
 KEYS = {"test_0": "test_0 été.mp4", "test_1": "test_1+x 100%.mp4"}  # others: "<clip> clip.mp4"
 
 
@@ -134,7 +135,7 @@ def test_the_functions_on_moto(moto: MotoServer, cse546: Path, clips: dict[str, 
     s3 = make_s3_client(moto.endpoint, "us-east-1", "testing", "testing")
     sqs = make_sqs_client(moto.endpoint, "us-east-1", "testing", "testing")
     calls = tmp_path / "calls.jsonl"
-    with deployed(tmp_path, env, (INGEST, *STAGE_NAMES), calls) as functions:
+    with deployed(tmp_path, env, (INGEST, *STAGE_NAMES, INDEXER), calls) as functions:
         keys = upload(s3, f"input-{suffix}", clips, sorted(CLIP_PEOPLE))
         uploaded = set(keys.values())
         mappings = [EventSourceMapping(sqs, f"fr-{suffix}-uploads", functions[INGEST], 10,
@@ -165,10 +166,13 @@ def test_the_functions_on_moto(moto: MotoServer, cse546: Path, clips: dict[str, 
             "a repeated S3 event starts nothing"
         assert results(s3, f"output-{suffix}") == outputs
         assert set(results(s3, f"stage-1-{suffix}")) == set(stage1_before)
+        report = functions[INDEXER].invoke({"facereel": "task/1", "task": INDEXER}).payload
+        assert report["rebuilt"] and report["videos"] == len(keys) and report["vectors"] > 0, \
+            "every video's faces were remembered, and indexed"
     assert not (tmp_path / "rw").exists(), "functions write nothing but /tmp"
     recorded = read_calls(calls)
     assert {c["function"] for c in recorded} == {
-        f"fr-{suffix}-{role}" for role in (INGEST, *STAGE_NAMES) if role != "analyze"}
+        f"fr-{suffix}-{role}" for role in (INGEST, *STAGE_NAMES, INDEXER) if role != "analyze"}
     check_least_privilege(recorded, template_parameters(suffix))
 
 

@@ -1,7 +1,7 @@
 """The `facereel` command line: a thin adapter that parses input, builds Settings, calls the
 library. Commands live by topic: `recognition` (recognize, enroll, gallery, metadata, grade),
-`pipeline` (up, watch, worker, app-worker, status, workload, provision) and `models`
-(prepare).
+`pipeline` (up, watch, worker, app-worker, status, workload, provision), `memory` (search,
+forget, memory index/reembed/status) and `models` (prepare).
 
 The contract of `recognize --json` (one JSON object per input on stdout) is relied on by scripts.
 """
@@ -14,7 +14,7 @@ from typing import Any
 import typer
 from typer.core import TyperOption
 
-from facereel.cli import models, pipeline, recognition
+from facereel.cli import memory, models, pipeline, recognition
 from facereel.cli.common import err
 from facereel.errors import FacereelError
 
@@ -35,6 +35,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Who is in this video? Recognize faces in videos and images.")
 recognition.register(app)
 pipeline.register(app)
+memory.register(app)
 models.register(app)
 
 
