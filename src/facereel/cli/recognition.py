@@ -41,7 +41,8 @@ def recognize(
     threshold: Annotated[Optional[float], typer.Option(help="match threshold (distance)")] = None,  # noqa: UP045
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Recognize the people in videos and images."""
+    """Recognize the people in videos and images. With a data directory (--data-dir, or the
+    default one once it exists) every face track is also kept in the face memory."""
     from facereel.app.recognition import gallery_of, open_gallery
     from facereel.runtime.batch import collect_inputs
 
@@ -59,7 +60,9 @@ def recognize(
     if not inputs:
         err.print("[red]error[/red]: no videos or images found in " + ", ".join(map(str, paths)))
         raise typer.Exit(code=2)
-    results = _run_batch(inputs, settings, as_json, out_dir)
+    remember = settings.pipeline.remember_faces and (data_dir is not None
+                                                     or settings.data_dir.is_dir())
+    results = _run_batch(inputs, settings, as_json, out_dir, remember)
     if not as_json:
         out.print(_table(results))
     if all(r.status == "error" for r in results):
@@ -67,7 +70,7 @@ def recognize(
 
 
 def _run_batch(inputs: list[Path], settings: Settings, as_json: bool,
-               out_dir: Path | None) -> list[VideoResult]:
+               out_dir: Path | None, remember: bool) -> list[VideoResult]:
     from facereel.runtime.batch import in_order, output_keys, recognize_paths
 
     results: list[VideoResult] = []
@@ -81,7 +84,8 @@ def _run_batch(inputs: list[Path], settings: Settings, as_json: bool,
 
         keys = output_keys(inputs)
         for index, result in in_order(recognize_paths(inputs, settings, advance,
-                                                      faces=out_dir is not None)):
+                                                      faces=out_dir is not None,
+                                                      remember=remember)):
             results.append(result)
             if as_json:
                 emit_json(result.to_dict())
@@ -145,18 +149,25 @@ def enroll(
     if from_folder is None and (not name or not images):
         err.print("usage: facereel enroll NAME IMAGE... | facereel enroll --from-folder DIR")
         raise typer.Exit(code=2)
+    from facereel.memory.audit import AuditLog, cli_user
+
     try:
         settings = settings_from(gallery=gallery, data_dir=data_dir)
         store = gallery_of(settings, gallery)
         batches = people_folders(from_folder) if from_folder else {str(name): list(images or [])}
-        models = FaceModels(settings.recognition.face_config()).load()
-        staged = Gallery(store.embedder, store.dim)
-        check = None if force else ClaimCheck(store.load().gallery,
-                                              settings.recognition.match_policy())
-        outcomes = [o for person, photos in batches.items()
-                    for o in enrol(models, staged, person, photos, check)]
-        _, snapshot = store.update(lambda current: current.merge(staged)) \
-            if any(o.ok for o in outcomes) else (0, store.load())
+        target = {"people": sorted(batches), "photos": sum(map(len, batches.values())),
+                  "force": force}
+        with AuditLog(settings.audit_path).audited(cli_user(), "cli", "enrol",
+                                                    target) as audit:
+            models = FaceModels(settings.recognition.face_config()).load()
+            staged = Gallery(store.embedder, store.dim)
+            check = None if force else ClaimCheck(store.load().gallery,
+                                                  settings.recognition.match_policy())
+            outcomes = [o for person, photos in batches.items()
+                        for o in enrol(models, staged, person, photos, check)]
+            _, snapshot = store.update(lambda current: current.merge(staged)) \
+                if any(o.ok for o in outcomes) else (0, store.load())
+            audit["enrolled"] = sum(o.ok for o in outcomes)
     except FacereelError as exc:
         raise fail(exc) from exc
     for o in outcomes:

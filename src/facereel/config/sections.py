@@ -29,6 +29,8 @@ if TYPE_CHECKING:  # the core is imported where it is used: settings load in mil
     from facereel.core.recognize import RecognizeOptions
 
 DEFAULT_BUCKETS = {"input": "input", "stage1": "stage-1", "output": "output"}
+SCOPES = ("read", "write", "admin")  # each allows what the ones before it allow
+BARE_KEY_SCOPE = "write"
 FROZEN = ConfigDict(frozen=True, extra="forbid")
 log = logging.getLogger(__name__)
 
@@ -280,8 +282,10 @@ class HttpSettings(BaseModel):
 
     host: str = Field("127.0.0.1", description="address the HTTP API listens on")
     port: int = Field(8000, ge=0, le=65535, description="HTTP port (0 = no HTTP server)")
-    api_keys: SecretStr = Field(SecretStr(""), description="comma-separated API keys; none = "
-                                "open, loopback only")
+    api_keys: SecretStr = Field(SecretStr(""), description="comma-separated API keys, each "
+                                "optionally with its scope (`key:read`, `key:write`, "
+                                "`key:admin`; a bare key is `write`); none = open, loopback "
+                                "only")
     max_video_mb: float = Field(500.0, gt=0, description="largest accepted video upload")
     max_image_mb: float = Field(20.0, gt=0, description="largest accepted image upload")
     recognize_timeout: float = Field(900.0, gt=0, description="seconds /v1/recognize may wait")
@@ -292,7 +296,23 @@ class HttpSettings(BaseModel):
 
     @property
     def api_key_list(self) -> list[str]:
-        return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+        """The keys themselves (their scopes left off)."""
+        return [key for key, _ in self.api_key_scopes]
+
+    @property
+    def api_key_scopes(self) -> list[tuple[str, str]]:
+        """(key, scope) of every configured key. `key:admin` is the key `key` with the admin
+        scope; a key without a known scope suffix is all key, with the `write` scope (what
+        every key could do before scopes existed: search and forget, which reach every face
+        ever seen, need a key given `admin` on purpose)."""
+        found = []
+        for entry in (e.strip() for e in self.api_keys.get_secret_value().split(",")):
+            key, sep, scope = entry.rpartition(":")
+            if sep and key and scope in SCOPES:
+                found.append((key, scope))
+            elif entry:
+                found.append((entry, BARE_KEY_SCOPE))
+        return found
 
 
 class ImageTierSettings(BaseModel):
