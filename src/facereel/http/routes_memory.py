@@ -63,7 +63,9 @@ async def _query(request: Request, limit_bytes: int) -> tuple[SearchBody, bytes 
         form = await request.form(max_files=1, max_fields=4)
         upload = form.get("photo")
         fields = {k: v for k, v in form.items() if k != "photo" and isinstance(v, str)}
-        body = _validated(fields)
+        body = _validated(fields, photo=upload is not None)
+        if upload is None:
+            return body, None
         if not isinstance(upload, UploadFile):
             raise ApiError(400, "invalid_request", "send the photo as multipart field 'photo'")
         data = await upload.read(limit_bytes + 1)
@@ -82,11 +84,14 @@ async def _query(request: Request, limit_bytes: int) -> tuple[SearchBody, bytes 
     return body, _checked(data, "photo.jpg", limit_bytes)
 
 
-def _validated(doc: Any) -> SearchBody:
+def _validated(doc: Any, photo: bool = False) -> SearchBody:
+    """The body, with exactly one of a person and a photo (`photo`: one came as a file)."""
     try:
         body = SearchBody.model_validate(doc)
     except ValidationError as exc:
         raise ApiError(422, "invalid_request", validation_message(exc.errors())) from exc
+    if (body.person is None) == (body.photo is None and not photo):
+        raise ApiError(422, "invalid_request", "give either 'person' or 'photo'")
     return body
 
 
@@ -117,8 +122,6 @@ async def search(svc: Svc, request: Request) -> dict[str, Any]:
     in a photo), best first, one per video and track: from stored faces, no video is decoded.
     An unknown person is 404; nothing found is an empty list."""
     body, photo = await _query(request, int(svc.settings.http.max_image_mb * 2**20))
-    if (body.person is None) == (photo is None):
-        raise ApiError(422, "invalid_request", "give either 'person' or 'photo'")
     target = {"person": body.person} if body.person is not None else {"photo": True}
     try:
         with svc.audit.audited(caller(request), "api", "search", target) as audit:
