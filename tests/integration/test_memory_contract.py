@@ -15,6 +15,7 @@ import pytest
 
 from facereel.ports import aws_resources
 from facereel.ports.memory import MemoryStore, Shot, TrackMemory, VideoMemory
+from facereel.ports.memory import sqlite as sqlite_memory
 from facereel.ports.memory.dynamodb import CHUNK_SHOTS, DynamoMemory
 from facereel.ports.memory.sqlite import SqliteMemory
 from facereel.ports.metadata.dynamodb import make_dynamo
@@ -131,3 +132,24 @@ def test_concurrent_writers_never_leave_a_mixture(memory: MemoryStore) -> None:
     found = memory.get("v.mp4")
     assert found is not None
     same(found, next(c for c in contents if c.etag == found.etag))
+
+
+def test_a_remember_that_fails_half_way_is_completed_by_the_next(
+        memory: MemoryStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host dying between writing a record and announcing it (DynamoDB), or inside the
+    transaction (SQLite): remembering the same content again leaves the record and its change
+    visible, so the index writer learns of it."""
+    def fail(*_: object) -> None:
+        raise RuntimeError("the host died")
+
+    where: object = DynamoMemory if isinstance(memory, DynamoMemory) else sqlite_memory
+    name = "_feed" if isinstance(memory, DynamoMemory) else "_change"
+    stored = video("v.mp4", "e1", [track("0", 2, 1)])
+    with monkeypatch.context() as patched:
+        patched.setattr(where, name, fail)
+        with pytest.raises(RuntimeError):
+            memory.remember(stored)
+    memory.remember(stored)
+    same(memory.get("v.mp4"), stored)  # type: ignore[arg-type]
+    assert [c.video for c in memory.changes(0)] == ["v.mp4"]
+    assert memory.remember(stored) is False and len(memory.changes(0)) == 1

@@ -75,5 +75,5 @@ class FaceMemory:
                 "embedders": sorted({s.embedder for s in summaries}),
                 "indexed_vectors": len(snapshot.index) if snapshot is not None else 0,
                 "indexed_videos": len(snapshot.videos) if snapshot is not None else 0,
-                "changed_since_index": len(tail(self.ports.memory, snapshot.cursor))
+                "changed_since_index": len(tail(self.ports.memory, snapshot))
                 if snapshot is not None else len(summaries)}

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 
 from facereel.errors import FacereelError
 from facereel.memory.forget import forget_video
-from facereel.memory.search import tail
+from facereel.memory.search import changes_since
 from facereel.memory.snapshot import SNAPSHOT_KEY, Snapshot, load_snapshot, save_snapshot
 from facereel.memory.vectors import IndexDataError
 from facereel.ports.memory import MemoryStore
@@ -59,13 +59,17 @@ def update_index(memory: MemoryStore, objects: ObjectStore, embedder: str, dim: 
     if snapshot is None:
         snapshot, report.rebuilt = Snapshot(embedder, dim), True
         changed = {v.video for v in memory.videos()}
+        seen = changes_since(memory, horizon)
     else:
-        changed = tail(memory, snapshot.cursor)
-    _reindex(memory, snapshot, sorted(changed))
+        seen = changes_since(memory, snapshot.cursor)
+        changed = {video for _, video in seen}
+    _reindex(memory, snapshot, sorted(changed | {video for _, video in seen}))
     report.changed = len(changed)
     if retention_days > 0:
         report.expired = _expire(memory, objects, snapshot, now - retention_days * DAY_S)
     snapshot.cursor = max(snapshot.cursor, horizon)
+    # what it read past the horizon it reflects: searches need not read those again
+    snapshot.applied = {(seq, video) for seq, video in seen if seq > snapshot.cursor}
     try:
         save_snapshot(objects, snapshot, etag)
     except PreconditionFailedError as exc:

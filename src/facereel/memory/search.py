@@ -92,20 +92,25 @@ class Searcher:
             names = [v.video for v in self.memory.videos() if v.embedder == self.embedder]
         else:
             near = _within(snapshot, queries.vectors, threshold + RADIUS_SLACK)
-            names = sorted(snapshot.videos_of(near) | tail(self.memory, snapshot.cursor))
+            names = sorted(snapshot.videos_of(near) | tail(self.memory, snapshot))
         for name in names:
             record = self.memory.get(name)
             if record is not None and record.embedder == self.embedder:
                 yield record
 
 
-def tail(memory: MemoryStore, after: int) -> set[str]:
-    """The videos changed since change number `after`."""
-    videos: set[str] = set()
+def changes_since(memory: MemoryStore, after: int) -> set[tuple[int, str]]:
+    """(seq, video) of every change numbered above `after`."""
+    found: set[tuple[int, str]] = set()
     while changes := memory.changes(after):
-        videos |= {c.video for c in changes}
+        found |= {(c.seq, c.video) for c in changes}
         after = changes[-1].seq
-    return videos
+    return found
+
+
+def tail(memory: MemoryStore, snapshot: Snapshot) -> set[str]:
+    """The videos changed in ways the snapshot does not reflect."""
+    return {video for _, video in changes_since(memory, snapshot.cursor) - snapshot.applied}
 
 
 def _within(snapshot: Snapshot, queries: FloatArray, radius: float) -> np.ndarray:
@@ -121,10 +126,20 @@ def _within(snapshot: Snapshot, queries: FloatArray, radius: float) -> np.ndarra
 
 
 def _matches(record: VideoMemory, queries: Gallery, threshold: float) -> Iterator[Match]:
-    for track in record.tracks:
-        if track.embeddings.shape[1] != queries.dim:
+    """The record's tracks within the threshold. Every shot's distance is computed at once
+    (each row exactly as `track_distance` computes it); a track none of whose shots is within
+    the threshold cannot be, so only the others take a median."""
+    tracks = [t for t in record.tracks if t.embeddings.shape[1] == queries.dim]
+    if not tracks:
+        return
+    shots = queries.person_distances(np.vstack([t.embeddings for t in tracks]))[:, 0]
+    start = 0
+    for track in tracks:
+        mine = shots[start:start + len(track.embeddings)]
+        start += len(track.embeddings)
+        if mine.min() > threshold:
             continue
-        distance = track_distance(track, queries)
+        distance = float(np.median(mine))
         if distance <= threshold:
             yield Match(record.video, record.etag, track.track_id, track.appearances,
                         distance, track.face)

@@ -8,7 +8,12 @@ Each video's shots get a block of consecutive ids, so a video is removed by its 
 id's video is found by a binary search.
 
     snapshot.json   {"format", "embedder", "dim", "cursor", "next_id",
-                     "videos": [[video, etag, version, written, first_id, count], ...]}
+                     "videos": [[video, etag, version, written, first_id, count], ...],
+                     "applied": [[seq, video], ...]}
+
+`applied` lists the changes numbered above `cursor` the snapshot already reflects (a writer
+reads changes past the memory's horizon too): a search leaves those out of its tail, so the
+tail holds only what the snapshot lacks.
     index.zip       the vector index (`memory.vectors.index_to_bytes`)
 """
 
@@ -55,6 +60,7 @@ class Snapshot:
     cursor: int = 0
     next_id: int = 0
     videos: dict[str, Indexed] = field(default_factory=dict)
+    applied: set[tuple[int, str]] = field(default_factory=set)  # changes above `cursor`
     index: ExactVectors = field(init=False)
     _lookup: tuple[npt.NDArray[np.int64], list[str]] | None = field(default=None, init=False,
                                                                     repr=False)
@@ -109,7 +115,8 @@ class Snapshot:
         header = {"format": FORMAT, "embedder": self.embedder, "dim": self.dim,
                   "cursor": self.cursor, "next_id": self.next_id,
                   "videos": [[name, v.etag, v.version, v.written, v.first, v.count]
-                             for name, v in sorted(self.videos.items())]}
+                             for name, v in sorted(self.videos.items())],
+                  "applied": sorted([seq, video] for seq, video in self.applied)}
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
             archive.writestr("snapshot.json", json.dumps(header))
@@ -129,6 +136,8 @@ class Snapshot:
                                int(header["cursor"]), int(header["next_id"]))
                 snapshot.videos = {str(n): Indexed(str(e), int(ver), float(w), int(f), int(c))
                                    for n, e, ver, w, f, c in header["videos"]}
+                snapshot.applied = {(int(seq), str(video))
+                                    for seq, video in header.get("applied", [])}
                 snapshot.index = index_from_bytes(archive.read("index.zip"), snapshot.dim)
         except (zipfile.BadZipFile, KeyError, TypeError, ValueError) as exc:
             raise IndexDataError(f"unreadable face index snapshot ({exc})") from exc

@@ -3,24 +3,29 @@ by a string partition key `pk` and a string sort key `sk`.
 
     pk = "v#<video>", sk = "head"                   the record's header: which content (etag),
                                                     version, models, when, how many tracks
-    pk = "v#<video>", sk = "t#<etag>#<version>#<nonce>#<track:06d>#<chunk:04d>"
+    pk = "v#<video>", sk = "t#<etag>#<version>#<stamp>#<track:06d>#<chunk:04d>"
                                                     a track's rows (200 shots each: an item
                                                     holds at most 400 KB)
     pk = "feed",      sk = "<seq:020d>#<video>"     one change: what the index writer applies
 
-A record is written as new rows under a prefix of its own (a fresh nonce per attempt), then
+A record is written as new rows under a prefix of its own (a fresh stamp per attempt), then
 the header is switched to that prefix by a conditional write (the header must be as it was
-read), then the rows of other prefixes that were there before are deleted: concurrent hosts
-never leave a mixture, and a reader only ever takes the rows its header names. (A later
-writer's rows cannot be among those deleted: it read the header after our switch, so it
-wrote its rows after our read; a writer that lost the race leaves orphan rows, which the
-next successful write of that video deletes.) Change numbers are microseconds since the epoch;
-`horizon()` is `SETTLE_S` before now, the bound on a change's write (a put with its retries,
-clock skew between hosts) after its number was taken. Reads are strongly consistent.
+read), then the change is fed (after the switch: a change read from the feed is always
+visible in the record; a writer that stops before feeding leaves `fed` false on the header,
+and the next remember of that content feeds it), then the rows of other prefixes that were
+there before are deleted: concurrent hosts never leave a mixture, and a reader only ever
+takes the rows its header names. (A later writer's rows cannot be among those deleted: it
+read the header after our switch, so it wrote its rows after our read; a writer that lost
+the race leaves orphan rows, which the next successful write of that video deletes.)
+
+Change numbers are microseconds since the epoch, taken when the change is fed; `horizon()`
+is `SETTLE_S` before now, the bound on a feed write's delay (a put with its retries, clock
+skew between hosts) after its number was taken. Reads are strongly consistent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import uuid
@@ -100,6 +105,8 @@ class DynamoMemory:
         for _ in range(ATTEMPTS):
             head, rows = self._partition(memory.video)
             if head is not None and head["etag"] == memory.etag:
+                if not head.get("fed", True):  # its writer stopped before announcing it
+                    self._announce(memory.video, str(head["stamp"]))
                 return False  # this content is remembered already: nothing is added
             try:
                 self._write(memory, head, rows, 0, memory.written)
@@ -122,19 +129,32 @@ class DynamoMemory:
 
     def _write(self, memory: VideoMemory, head: Item | None, rows: list[Item], version: int,
                written: float) -> None:
-        prefix = f"t#{memory.etag}#{version}#{uuid.uuid4().hex[:12]}#"
+        stamp = uuid.uuid4().hex[:12]
+        prefix = f"t#{memory.etag}#{version}#{stamp}#"
         pk = f"v#{memory.video}"
         self._batch([], [item for n, track in enumerate(memory.tracks)
                          for item in _track_items(pk, f"{prefix}{n:06d}", track)])
-        seq = self._feed(memory.video)
         new_head = to_dynamo({"pk": pk, "sk": HEAD, "etag": memory.etag, "version": version,
-                              "seq": seq, "written": written, "detector": memory.detector,
-                              "aligner": memory.aligner, "embedder": memory.embedder,
-                              "tracks": len(memory.tracks), "prefix": prefix})
-        condition = Attr("pk").not_exists() if head is None else Attr("seq").eq(head["seq"])
+                              "stamp": stamp, "fed": False, "written": written,
+                              "detector": memory.detector, "aligner": memory.aligner,
+                              "embedder": memory.embedder, "tracks": len(memory.tracks),
+                              "prefix": prefix})
+        condition = Attr("pk").not_exists() if head is None \
+            else Attr("stamp").eq(head["stamp"])
         self._call("write a record", lambda: self._table.put_item(
             Item=new_head, ConditionExpression=condition))
+        self._announce(memory.video, stamp)
         self._batch([{"pk": pk, "sk": r["sk"]} for r in rows], [])
+
+    def _announce(self, video: str, stamp: str) -> None:
+        """Feed the change once the record is visible (whoever reads the feed then reads at
+        least this record), then mark the header as announced."""
+        self._feed(video)
+        with contextlib.suppress(_ConflictError):  # rewritten meanwhile: announced by its writer
+            self._call("mark a record announced", lambda: self._table.update_item(
+                Key={"pk": f"v#{video}", "sk": HEAD}, UpdateExpression="SET fed = :yes",
+                ConditionExpression=Attr("stamp").eq(stamp),
+                ExpressionAttributeValues={":yes": True}))
 
     def _batch(self, deletes: list[Item], puts: list[Item]) -> None:
         if not deletes and not puts:
@@ -161,15 +181,18 @@ class DynamoMemory:
         for _ in range(ATTEMPTS):
             head, rows = self._partition(video)
             if head is None:
+                if rows:  # a forget that stopped half-way, or a writer's orphans
+                    self._feed(video)
+                    self._batch([{"pk": pk, "sk": r["sk"]} for r in rows], [])
                 return False
-            self._feed(video)
-            unchanged = Attr("seq").eq(head["seq"])
+            unchanged = Attr("stamp").eq(head["stamp"])
             try:  # the header first (the record goes at once), as it was read
                 self._call("forget a record", partial(
                     self._table.delete_item, Key={"pk": pk, "sk": HEAD},
                     ConditionExpression=unchanged))
             except _ConflictError:
                 continue
+            self._feed(video)
             self._batch([{"pk": pk, "sk": r["sk"]} for r in rows], [])
             return True
         raise FaceMemoryError(f"{video}: its record kept changing while it was forgotten",
