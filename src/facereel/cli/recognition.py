@@ -24,7 +24,9 @@ from facereel.errors import FacereelError
 from facereel.ports.metadata import read_people_json
 
 if TYPE_CHECKING:  # the core (numpy, PyAV, dlib, onnxruntime) loads only for commands using it
+    from facereel.app.enroll import EnrolOutcome
     from facereel.core.results import VideoResult
+    from facereel.ports.gallery import GallerySnapshot, GalleryStore
     from facereel.ports.objectstore import ObjectStore
 
 gallery_app = typer.Typer(no_args_is_help=True, help="Manage the gallery of enrolled people.")
@@ -141,16 +143,13 @@ def enroll(
 ) -> None:
     """Enrol a person from photos (or everyone in a folder of per-person folders). A face
     that already matches somebody else is skipped, saying who, unless --force."""
-    from facereel.app.enroll import ClaimCheck, enrol, people_folders
+    from facereel.app.enroll import people_folders
     from facereel.app.recognition import gallery_of
-    from facereel.core.faces import FaceModels
-    from facereel.core.gallery import Gallery
+    from facereel.memory.audit import AuditLog, cli_user
 
     if from_folder is None and (not name or not images):
         err.print("usage: facereel enroll NAME IMAGE... | facereel enroll --from-folder DIR")
         raise typer.Exit(code=2)
-    from facereel.memory.audit import AuditLog, cli_user
-
     try:
         settings = settings_from(gallery=gallery, data_dir=data_dir)
         store = gallery_of(settings, gallery)
@@ -159,14 +158,7 @@ def enroll(
                   "force": force}
         with AuditLog(settings.audit_path).audited(cli_user(), "cli", "enrol",
                                                     target) as audit:
-            models = FaceModels(settings.recognition.face_config()).load()
-            staged = Gallery(store.embedder, store.dim)
-            check = None if force else ClaimCheck(store.load().gallery,
-                                                  settings.recognition.match_policy())
-            outcomes = [o for person, photos in batches.items()
-                        for o in enrol(models, staged, person, photos, check)]
-            _, snapshot = store.update(lambda current: current.merge(staged)) \
-                if any(o.ok for o in outcomes) else (0, store.load())
+            outcomes, snapshot = _enrol_all(settings, store, batches, force)
             audit["enrolled"] = sum(o.ok for o in outcomes)
     except FacereelError as exc:
         raise fail(exc) from exc
@@ -177,6 +169,24 @@ def enroll(
     out.print(f"{store.describe()}: {len(result.people)} people, {len(result)} faces")
     if not any(o.ok for o in outcomes):
         raise typer.Exit(code=1)
+
+
+def _enrol_all(settings: Settings, store: GalleryStore, batches: dict[str, list[Path]],
+               force: bool) -> tuple[list[EnrolOutcome], GallerySnapshot]:
+    """Every photo's outcome, and the gallery after adding what was enrolled (one write)."""
+    from facereel.app.enroll import ClaimCheck, enrol
+    from facereel.core.faces import FaceModels
+    from facereel.core.gallery import Gallery
+
+    models = FaceModels(settings.recognition.face_config()).load()
+    staged = Gallery(store.embedder, store.dim)
+    check = None if force else ClaimCheck(store.load().gallery,
+                                          settings.recognition.match_policy())
+    outcomes = [o for person, photos in batches.items()
+                for o in enrol(models, staged, person, photos, check)]
+    if not any(o.ok for o in outcomes):
+        return outcomes, store.load()
+    return outcomes, store.update(lambda current: current.merge(staged))[1]
 
 
 def gallery_import(

@@ -266,9 +266,8 @@ class PipelineSettings(BaseModel):
     settle: float = Field(1.0, ge=0, description="a file dropped into a local bucket is taken "
                           "once unchanged for this long")
     retry_backoff: float = Field(2.0, ge=0, description="first retry delay (s), doubling after")
-    remember_faces: bool = Field(True, description="keep every face track of every processed "
-                                 "video in the face memory (the `remember` stage); false keeps "
-                                 "nothing")
+    remember_faces: bool = Field(True, description="keep every face track of every video in "
+                                 "the face memory (the `remember` stage); false: keep none")
 
     @property
     def worker_count(self) -> int:
@@ -301,10 +300,8 @@ class HttpSettings(BaseModel):
 
     @property
     def api_key_scopes(self) -> list[tuple[str, str]]:
-        """(key, scope) of every configured key. `key:admin` is the key `key` with the admin
-        scope; a key without a known scope suffix is all key, with the `write` scope (what
-        every key could do before scopes existed: search and forget, which reach every face
-        ever seen, need a key given `admin` on purpose)."""
+        """(key, scope) of each key: `k:admin` is the key `k` with scope admin; a bare key is
+        `write`, what keys could do before scopes (admin must be given on purpose)."""
         found = []
         for entry in (e.strip() for e in self.api_keys.get_secret_value().split(",")):
             key, sep, scope = entry.rpartition(":")

@@ -57,7 +57,7 @@ class Photo:
         return answer
 
 
-async def _embed(svc: Services, photos: list[Photo]) -> None:
+async def embed_photos(svc: Services, photos: list[Photo]) -> None:
     """Each readable photo's face embedded by the app tier, all at once."""
     if svc.images is None:
         raise ApiError(503, "unavailable", "the image tier is not running")
@@ -132,7 +132,7 @@ async def add_faces(svc: Svc, request: Request, name: str,
         except ApiError as refused:
             photo.message = refused.message
         photos.append(photo)
-    await _embed(svc, photos)
+    await embed_photos(svc, photos)
     return await _audited_enrol(svc, request, name, photos, force)
 
 
@@ -160,5 +160,5 @@ async def add_stranger(svc: Svc, request: Request, name: str, body: StrangerRef,
     new. Answers like POST /v1/people/{name}/faces."""
     name = check_name(name)
     photo = await run_in_threadpool(_stranger_face, svc, body)
-    await _embed(svc, [photo])
+    await embed_photos(svc, [photo])
     return await _audited_enrol(svc, request, name, [photo], force)

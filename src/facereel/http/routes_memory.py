@@ -17,7 +17,7 @@ from starlette.datastructures import UploadFile
 
 from facereel.errors import FacereelError
 from facereel.http.errors import ApiError, validation_message
-from facereel.http.routes_enrol import Photo, _embed
+from facereel.http.routes_enrol import Photo, embed_photos
 from facereel.http.routes_people import check_name
 from facereel.http.services import Services, Svc, caller
 from facereel.http.uploads import check_kind, safe_name
@@ -108,7 +108,7 @@ async def _matches(svc: Services, body: SearchBody, photo: bytes | None) -> list
         name = check_name(str(body.person))
         return await run_in_threadpool(memory.search_person, name, body.threshold, body.limit)
     face = Photo("photo", photo)
-    await _embed(svc, [face])
+    await embed_photos(svc, [face])
     if face.vector is None:
         raise ApiError(422, "no_face", f"no face to search for: {face.message}")
     vector = np.asarray(face.vector, dtype=np.float32)
