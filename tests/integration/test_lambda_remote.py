@@ -221,7 +221,7 @@ def test_the_original_chain(moto: MotoServer, cse546: Path, clips: dict[str, Pat
                "FACEREEL_MAX_ATTEMPTS": "2"}
         Pipeline(tmp_path / "admin", env).prepare(cse546)
         calls = tmp_path / "calls.jsonl"
-        with deployed(tmp_path, env, (INGEST, "split", "recognize", "publish"),
+        with deployed(tmp_path, env, (INGEST, "split", "recognize", "publish", "remember"),
                       calls) as functions:
             lambda_api.functions.update({f.function_name: f for f in functions.values()})
             keys = upload(s3, f"input-{suffix}", clips, ["test_2", "test_8"])
@@ -234,7 +234,7 @@ def test_the_original_chain(moto: MotoServer, cse546: Path, clips: dict[str, Pat
                      for i in lambda_api.invocations]
             for key in keys.values():
                 assert [stage for stage, k in order if k == key] == [
-                    "split", "recognize", "publish"]
+                    "split", "recognize", "publish", "remember"]
             assert {i.invocation_type for i in lambda_api.invocations} == {"Event"}
 
             ghost = {"key": "ghost.mp4", "etag": "e1", "result_key": "nowhere/result.json"}

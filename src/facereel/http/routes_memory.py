@@ -134,7 +134,8 @@ async def search(svc: Svc, request: Request) -> dict[str, Any]:
 
 def _forget(svc: Services, body: ForgetBody) -> dict[str, Any]:
     if body.video is not None:
-        if key_problem(body.video) is not None and not body.video.startswith("/"):
+        # a bucket's key, or the absolute path `facereel recognize` remembered a file by
+        if key_problem(body.video.removeprefix("/")) is not None:
             raise ApiError(400, "invalid_key", f"invalid video key {body.video!r}")
         return svc.memory.forget_video(body.video).to_dict()
     name = check_name(str(body.person))
