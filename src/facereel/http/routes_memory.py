@@ -60,16 +60,17 @@ SEARCH_BODIES = {"requestBody": {"content": {
 async def _query(request: Request, limit_bytes: int) -> tuple[SearchBody, bytes | None]:
     """The search body (JSON or multipart) and the photo's bytes, if one was sent."""
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        form = await request.form(max_files=1, max_fields=4)
-        upload = form.get("photo")
-        fields = {k: v for k, v in form.items() if k != "photo" and isinstance(v, str)}
-        body = _validated(fields, photo=upload is not None)
-        if upload is None:
-            return body, None
-        if not isinstance(upload, UploadFile):
-            raise ApiError(400, "invalid_request", "send the photo as multipart field 'photo'")
-        data = await upload.read(limit_bytes + 1)
-        return body, _checked(data, safe_name(upload.filename, "photo.jpg"), limit_bytes)
+        async with request.form(max_files=1, max_fields=4) as form:  # spooled files closed
+            upload = form.get("photo")
+            fields = {k: v for k, v in form.items() if k != "photo" and isinstance(v, str)}
+            body = _validated(fields, photo=upload is not None)
+            if upload is None:
+                return body, None
+            if not isinstance(upload, UploadFile):
+                raise ApiError(400, "invalid_request", "send the photo as multipart field "
+                               "'photo'")
+            data = await upload.read(limit_bytes + 1)
+            return body, _checked(data, safe_name(upload.filename, "photo.jpg"), limit_bytes)
     try:
         doc = await request.json()
     except ValueError as exc:

@@ -159,7 +159,7 @@ class _Joiner:
                                           self.lookup, locator)
         if locator is not None:
             result.face_images = locator.images
-        if self.memory is not None:
+        if self.memory is not None and task.key:
             crops: Crops = {tid: shots for a in analysed for tid, shots in a.crops.items()}
             self.memory.remember(task.key, task.etag, decided, crops)
         return result

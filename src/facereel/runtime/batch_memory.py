@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -53,11 +54,18 @@ class TeeSink:
 
 
 def input_identity(path: Path) -> tuple[str, str]:
-    """(key, etag) of a local input: its absolute path and the MD5 of its bytes."""
+    """(key, etag) of a local input: its absolute path and the MD5 of its bytes; ("", "")
+    for what cannot be read as a regular file (a pipe, a device, a read error): such an
+    input ends as its error record, and nothing of it is remembered."""
     digest = hashlib.md5(usedforsecurity=False)
-    with Path(path).open("rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
+    try:
+        if not stat.S_ISREG(Path(path).stat().st_mode):
+            return "", ""
+        with Path(path).open("rb") as handle:
+            while chunk := handle.read(HASH_CHUNK):
+                digest.update(chunk)
+    except OSError:
+        return "", ""
     return os.path.abspath(path), digest.hexdigest()  # noqa: PTH100 - keep links as given
 
 
