@@ -71,7 +71,8 @@ def test_both_keys_work_and_the_session_cookie_logs_in(live: Live) -> None:
     assert page.status_code == 200 and 'id="upload-input"' in page.text
     status = browser.get("/v1/status").json()
     assert status["workers"] == {"pipeline": 1, "app": 1}
-    assert set(status["queues"]) == {"split", "analyze", "recognize", "publish", "images"}
+    assert set(status["queues"]) == {"split", "analyze", "recognize", "publish", "remember",
+                                     "images"}
     assert browser.delete("/v1/session").status_code == 204
     assert browser.get("/v1/status").status_code == 401
     stolen = TestClient(live.app, cookies={"facereel_session": cookie})

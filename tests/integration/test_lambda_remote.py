@@ -38,6 +38,7 @@ from tests.support.servers import MotoServer, SeaweedServer
 
 INGEST = "ingest"  # the function without a stage: uploads start the pipeline
 POLLER = "poller"  # hybrid: the scheduled function polling an input bucket that cannot notify
+INDEXER = "memory-index"  # the scheduled writer of the face index snapshot
 KEYS = {"test_0": "test_0 été.mp4", "test_1": "test_1+x 100%.mp4"}  # others: "<clip> clip.mp4"
 
 
@@ -50,7 +51,8 @@ def aws_env(moto: MotoServer, suffix: str) -> dict[str, str]:
             "FACEREEL_METADATA_BACKEND": "dynamodb", "FACEREEL_DYNAMODB_ENDPOINT": moto.endpoint,
             "TABLE_NAME": f"people-{suffix}", "FACEREEL_VIDEOS_TABLE": f"videos-{suffix}",
             "FACEREEL_WINDOWS_TABLE": f"windows-{suffix}",
-            "FACEREEL_PERSON_VIDEOS_TABLE": f"person-videos-{suffix}", "FACEREEL_VISIBILITY": "60"}
+            "FACEREEL_PERSON_VIDEOS_TABLE": f"person-videos-{suffix}",
+            "FACEREEL_FACES_TABLE": f"faces-{suffix}", "FACEREEL_VISIBILITY": "60"}
 
 
 @contextmanager
@@ -102,7 +104,8 @@ def template_parameters(suffix: str, input_endpoint: str = "") -> dict[str, str]
             "Stage1BucketName": f"stage-1-{suffix}", "OutputBucketName": f"output-{suffix}",
             "EventsQueueName": f"fr-{suffix}-uploads", "PeopleTableName": f"people-{suffix}",
             "VideosTableName": f"videos-{suffix}", "WindowsTableName": f"windows-{suffix}",
-            "PersonVideosTableName": f"person-videos-{suffix}", "InputEndpoint": input_endpoint}
+            "PersonVideosTableName": f"person-videos-{suffix}",
+            "FacesTableName": f"faces-{suffix}", "InputEndpoint": input_endpoint}
 
 
 def check_least_privilege(calls: list[dict[str, str]], parameters: dict[str, str]) -> None:
@@ -134,7 +137,7 @@ def test_the_functions_on_moto(moto: MotoServer, cse546: Path, clips: dict[str, 
     s3 = make_s3_client(moto.endpoint, "us-east-1", "testing", "testing")
     sqs = make_sqs_client(moto.endpoint, "us-east-1", "testing", "testing")
     calls = tmp_path / "calls.jsonl"
-    with deployed(tmp_path, env, (INGEST, *STAGE_NAMES), calls) as functions:
+    with deployed(tmp_path, env, (INGEST, *STAGE_NAMES, INDEXER), calls) as functions:
         keys = upload(s3, f"input-{suffix}", clips, sorted(CLIP_PEOPLE))
         uploaded = set(keys.values())
         mappings = [EventSourceMapping(sqs, f"fr-{suffix}-uploads", functions[INGEST], 10,
@@ -145,7 +148,7 @@ def test_the_functions_on_moto(moto: MotoServer, cse546: Path, clips: dict[str, 
         outputs = results(s3, f"output-{suffix}")
         check_right(outputs, keys)
         assert all(failed == [] for m in mappings for failed in m.failures)
-        ingest, publish = mappings[0], mappings[-1]
+        ingest, publish = mappings[0], mappings[1 + STAGE_NAMES.index("publish")]
         assert {r["body"] for r in ingest.delivered} and all(
             "+" in r["body"] or "%" in r["body"] for r in ingest.delivered
             if "test_0" in r["body"] or "test_1" in r["body"]), "keys arrived URL-encoded"
@@ -165,10 +168,13 @@ def test_the_functions_on_moto(moto: MotoServer, cse546: Path, clips: dict[str, 
             "a repeated S3 event starts nothing"
         assert results(s3, f"output-{suffix}") == outputs
         assert set(results(s3, f"stage-1-{suffix}")) == set(stage1_before)
+        report = functions[INDEXER].invoke({"facereel": "task/1", "task": INDEXER}).payload
+        assert report["rebuilt"] and report["videos"] == len(keys) and report["vectors"] > 0, \
+            "every video's faces were remembered, and indexed"
     assert not (tmp_path / "rw").exists(), "functions write nothing but /tmp"
     recorded = read_calls(calls)
     assert {c["function"] for c in recorded} == {
-        f"fr-{suffix}-{role}" for role in (INGEST, *STAGE_NAMES) if role != "analyze"}
+        f"fr-{suffix}-{role}" for role in (INGEST, *STAGE_NAMES, INDEXER) if role != "analyze"}
     check_least_privilege(recorded, template_parameters(suffix))
 
 
@@ -217,7 +223,7 @@ def test_the_original_chain(moto: MotoServer, cse546: Path, clips: dict[str, Pat
                "FACEREEL_MAX_ATTEMPTS": "2"}
         Pipeline(tmp_path / "admin", env).prepare(cse546)
         calls = tmp_path / "calls.jsonl"
-        with deployed(tmp_path, env, (INGEST, "split", "recognize", "publish"),
+        with deployed(tmp_path, env, (INGEST, "split", "recognize", "publish", "remember"),
                       calls) as functions:
             lambda_api.functions.update({f.function_name: f for f in functions.values()})
             keys = upload(s3, f"input-{suffix}", clips, ["test_2", "test_8"])
@@ -230,7 +236,7 @@ def test_the_original_chain(moto: MotoServer, cse546: Path, clips: dict[str, Pat
                      for i in lambda_api.invocations]
             for key in keys.values():
                 assert [stage for stage, k in order if k == key] == [
-                    "split", "recognize", "publish"]
+                    "split", "recognize", "publish", "remember"]
             assert {i.invocation_type for i in lambda_api.invocations} == {"Event"}
 
             ghost = {"key": "ghost.mp4", "etag": "e1", "result_key": "nowhere/result.json"}

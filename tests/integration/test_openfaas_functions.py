@@ -50,7 +50,9 @@ def test_one_invocation_runs_every_stage_and_on_demand_reads_the_published_resul
     answer = functions.face_recognition(event(request), Context())
     assert answer["statusCode"] == 200, answer
     summary = answer["body"]
-    assert summary["stages"] == ["split", "recognize", "publish"] and summary["status"] == "ok"
+    assert summary["stages"] == ["split", "recognize", "publish", "remember"]
+    assert summary["status"] == "ok"
+    assert ports.memory.get("talks/talk.mp4") is not None, "its faces are remembered"
     assert summary["result"]["people"][0]["person"] == "morgan_freeman"
     published = json.loads(ports.output.get_bytes("talks/talk.mp4.json"))
     assert published == summary["result"]

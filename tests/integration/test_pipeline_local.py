@@ -52,7 +52,7 @@ def results_by_stem(data_dir: Path) -> dict[str, dict[str, Any]]:
 
 @pytest.mark.slow
 def test_workload_graded_from_the_output_bucket(cse546: Path, tmp_path: Path) -> None:
-    pipeline = Pipeline(tmp_path / "state")
+    pipeline = Pipeline(tmp_path / "state", {"FACEREEL_MEMORY_INDEX_INTERVAL": "1"})
     pipeline.prepare(cse546)
     pipeline.start()
     try:
@@ -60,6 +60,8 @@ def test_workload_graded_from_the_output_bucket(cse546: Path, tmp_path: Path) ->
                                 "--concurrency", "8")
         assert "uploaded 100 files" in uploaded.stdout
         status = pipeline.wait_done(100)
+        memory = wait_indexed(pipeline, 100)  # `up` keeps the face index up to date
+        assert memory["videos"] == memory["tracks"] == 100
     finally:
         code = pipeline.stop()
     assert code == 0, "Ctrl-C exits cleanly"
@@ -69,6 +71,17 @@ def test_workload_graded_from_the_output_bucket(cse546: Path, tmp_path: Path) ->
     assert len(sets) == 100 and all(s == {".json", ".txt", ".csv"} for s in sets.values())
     doc = json.loads((tmp_path / "state/buckets/output/test_7.mp4.json").read_text())
     assert doc["people"][0]["metadata"]["major"] == "math"
+
+
+def wait_indexed(pipeline: Pipeline, videos: int, timeout_s: float = 60.0) -> dict[str, Any]:
+    """`facereel memory status` once the index snapshot holds `videos` videos."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        memory: dict[str, Any] = json.loads(pipeline.cli("memory", "status").stdout)
+        if memory["indexed_videos"] >= videos or time.monotonic() > deadline:
+            assert memory["indexed_videos"] == videos, memory
+            return memory
+        time.sleep(0.5)
 
 
 def busy_worker(pipeline: Pipeline) -> int | None:

@@ -45,6 +45,7 @@ def test_aws_services_with_s3_events(moto: MotoServer, cse546: Path, clips: dict
            "TABLE_NAME": f"students-{suffix}", "FACEREEL_VIDEOS_TABLE": f"videos-{suffix}",
            "FACEREEL_WINDOWS_TABLE": f"windows-{suffix}",
            "FACEREEL_PERSON_VIDEOS_TABLE": f"person-videos-{suffix}",
+           "FACEREEL_FACES_TABLE": f"faces-{suffix}",
            "FACEREEL_POLL_INTERVAL": "30"}  # polling would take 30 s: only events can be this fast
     pipeline = Pipeline(tmp_path / "state", env)
     pipeline.prepare(cse546)

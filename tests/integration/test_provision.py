@@ -29,7 +29,8 @@ def moto_env(moto: MotoServer, suffix: str) -> dict[str, str]:
             "FACEREEL_METADATA_BACKEND": "dynamodb", "FACEREEL_DYNAMODB_ENDPOINT": moto.endpoint,
             "FACEREEL_TABLE_NAME": f"people-{suffix}", "FACEREEL_VIDEOS_TABLE": f"videos-{suffix}",
             "FACEREEL_WINDOWS_TABLE": f"windows-{suffix}",
-            "FACEREEL_PERSON_VIDEOS_TABLE": f"person-videos-{suffix}", "FACEREEL_VISIBILITY": "60"}
+            "FACEREEL_PERSON_VIDEOS_TABLE": f"person-videos-{suffix}",
+            "FACEREEL_FACES_TABLE": f"faces-{suffix}", "FACEREEL_VISIBILITY": "60"}
 
 
 def provision(pipeline: Pipeline, *extra: str) -> tuple[int, list[dict[str, str]]]:
@@ -55,7 +56,7 @@ def test_provision_creates_the_plan_once(deployment: tuple[Pipeline, str]) -> No
         assert {f"fr-{suffix}-{stage}", f"fr-{suffix}-{stage}-dead"} <= names
     assert {f"input-{suffix}", f"stage-1-{suffix}", f"output-{suffix}", f"people-{suffix}",
             f"videos-{suffix}", f"windows-{suffix}", f"person-videos-{suffix}",
-            f"events-{suffix}"} <= names
+            f"faces-{suffix}", f"events-{suffix}"} <= names
     code, again = provision(pipeline)
     assert code == 0 and {o["state"] for o in again} == {"exists"}, again
     assert [o["name"] for o in again] == [o["name"] for o in first]

@@ -65,8 +65,13 @@ def test_every_stage_is_idempotent(pipeline_settings: Settings, clips: dict[str,
     assert [key for key, _, _ in stage1] == ["talk/" + message["etag"][:16] + "/part-0000.zip"]
     second = run_stage("recognize", Delivery(first[0][1]), context)
     assert run_stage("recognize", Delivery(first[0][1], attempt=2), context) == second
-    (name, body), = second
+    (name, body), (remembered, memory) = second
     assert name == "publish" and body["result"]["people"][0]["person"] == "morgan_freeman"
+    assert remembered == "remember" and memory["memory"]["tracks"][0]["person"] == \
+        "morgan_freeman"
+    for attempt in (1, 2):
+        assert run_stage("remember", Delivery(memory, attempt), context) == []
+    assert [c.video for c in ports.memory.changes(0)] == ["talk.mp4"], "remembered once"
     where = split_face_key(body["result"]["people"][0]["face"])
     assert where is not None and where[0] == stage1[0][0], "the crop is a shot of the part"
     assert read_member(ports.stage1.get_bytes(where[0]), where[1])[:3] == b"\xff\xd8\xff"

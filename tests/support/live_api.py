@@ -28,8 +28,9 @@ from tests.support.frames import cut_frames
 from tests.support.stages import ports_of
 from tests.support.truth import CLIP_PEOPLE
 
-KEY = "key-one"
+KEY = "key-one"  # an admin key: may search the face memory and forget
 AUTH = {"Authorization": f"Bearer {KEY}"}
+READER = "key-reader"  # may only read (GET)
 
 
 @dataclass
@@ -45,7 +46,8 @@ class Live:
 def start_live(tmp_path_factory: pytest.TempPathFactory, cse546: Path,
                clips: dict[str, Path]) -> Iterator[Live]:
     root = tmp_path_factory.mktemp("api")
-    settings = Settings(data_dir=root / "data", workers=1, api_keys=f"{KEY},key-two",
+    settings = Settings(data_dir=root / "data", workers=1,
+                        api_keys=f"{KEY}:admin,key-two,{READER}:read",
                         app_workers_min=1, app_workers_max=1, max_image_mb=2, max_video_mb=5,
                         recognize_timeout=120, image_timeout=60)
     read_gallery_file(cse546 / "encoding", settings.recognition.embedder, 128).save(

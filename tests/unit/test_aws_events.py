@@ -24,6 +24,7 @@ from facereel.deploy.aws_events import (
     kind,
     queue_stage,
     record_work,
+    task_name,
     uploads,
 )
 from tests.support.aws_shapes import (
@@ -80,6 +81,10 @@ def test_other_event_kinds() -> None:
     assert kind(scheduled_event()) == "schedule"
     payload = chain_payload("analyze", {"key": "k", "etag": "e", "window": 0}, 2)
     assert kind(payload) == "chain"
+    task = {"facereel": "task/1", "task": "memory-index"}
+    assert kind(task) == "task" and task_name(task) == "memory-index"
+    with pytest.raises(BadEventError):
+        task_name({"facereel": "task/1", "task": "rm -rf"})
     assert chain_work(payload) == Work("analyze", {"key": "k", "etag": "e", "window": 0}, 2)
     for bad in ({"facereel": "chain/1", "stage": "analyze"},
                 {"facereel": "chain/1", "stage": "nope", "body": {}, "attempt": 1}):

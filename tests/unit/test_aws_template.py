@@ -5,6 +5,7 @@ stage fed by its queue with partial batch responses."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ def _storage(resolved: cfn.Resolved) -> StorageSettings:
         max_attempts=int(p["MaxAttempts"]), metadata_backend="dynamodb",
         table_name=p["PeopleTableName"], videos_table=p["VideosTableName"],
         windows_table=p["WindowsTableName"], person_videos_table=p["PersonVideosTableName"],
+        faces_table=p["FacesTableName"],
         events_queue=p["EventsQueueName"] if on_aws else None)
 
 
@@ -118,7 +120,8 @@ def test_one_function_per_stage_fed_by_its_queue(template: dict[str, Any]) -> No
     prefix = resolved.params["Prefix"]
     functions = {f["FunctionName"]: f
                  for f in resolved.of_type("AWS::Serverless::Function").values()}
-    assert set(functions) == {f"{prefix}-{s.name}" for s in STAGES} | {f"{prefix}-ingest"}
+    assert set(functions) == {f"{prefix}-{s.name}" for s in STAGES} | {
+        f"{prefix}-ingest", f"{prefix}-memory-index"}
     for stage in STAGES:
         function = functions[f"{prefix}-{stage.name}"]
         assert function["Environment"]["Variables"] == {"FACEREEL_STAGE": stage.name}
@@ -131,6 +134,21 @@ def test_one_function_per_stage_fed_by_its_queue(template: dict[str, Any]) -> No
     hybrid = cfn.Resolved(template, {"InputEndpoint": "http://ceph.example:7480"})
     names = {f["FunctionName"] for f in hybrid.of_type("AWS::Serverless::Function").values()}
     assert f"{prefix}-poller" in names and f"{prefix}-ingest" not in names
+
+
+def test_the_face_index_has_one_scheduled_writer(template: dict[str, Any]) -> None:
+    """The snapshot is written by one function at a time, on a schedule, as a task payload
+    the handler knows."""
+    from facereel.deploy.aws_events import kind, task_name
+
+    resolved = cfn.Resolved(template)
+    (function,) = [f for f in resolved.of_type("AWS::Serverless::Function").values()
+                   if f["FunctionName"].endswith("-memory-index")]
+    assert function["ReservedConcurrentExecutions"] == 1
+    (event,) = function["Events"].values()
+    assert event["Type"] == "Schedule"
+    payload = json.loads(event["Properties"]["Input"])
+    assert kind(payload) == "task" and task_name(payload) == "memory-index"
 
 
 

@@ -15,12 +15,12 @@ from typing import Any
 from facereel.app.sources import BucketStores, InputItem, opened
 from facereel.config import Settings
 from facereel.core.gallery import Gallery
-from facereel.core.people import MetadataLookup
+from facereel.core.people import DecidedTrack, MetadataLookup
 from facereel.core.recognize import (
     FaceFiles,
     PartialAnalysis,
     RecognizeOptions,
-    combine,
+    combine_decided,
     number_windows,
 )
 from facereel.core.results import ErrorInfo, VideoResult
@@ -117,12 +117,20 @@ def join_windows(video: str, parts: list[PartialAnalysis], gallery: Gallery,
     """The result of an input from its windows' analyses (in window order): track ids made
     distinct as the pipeline numbers them (so a stranger's `track_id` is the same whichever
     engine ran it); with `faces`, crops named relative to the document, carried along."""
+    return join_decided(video, parts, gallery, options, lookup, faces)[0]
+
+
+def join_decided(video: str, parts: list[PartialAnalysis], gallery: Gallery,
+                 options: RecognizeOptions, lookup: MetadataLookup | None,
+                 faces: bool = False) -> tuple[VideoResult, list[DecidedTrack]]:
+    """`join_windows`, and every face track with the decision made about it (what the face
+    memory keeps: decided once, so the memory always agrees with the result)."""
     number_windows(parts)
     locator = FaceFiles(video, parts) if faces else None
-    result = combine(video, parts, gallery, options, lookup, locator)
+    result, decided = combine_decided(video, parts, gallery, options, lookup, locator)
     if locator is not None:
         result.face_images = locator.images
-    return result
+    return result, decided
 
 
 def judge_of(settings: Settings) -> Judge:

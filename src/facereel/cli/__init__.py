@@ -1,7 +1,8 @@
 """The `facereel` command line: a thin adapter that parses input, builds Settings, calls the
 library. Commands live by topic: `recognition` (recognize, enroll, gallery, metadata, grade),
 `pipeline` (up, watch, worker, app-worker, status, workload, provision), `browse` (results,
-videos, dead-letters) and `models` (prepare).
+videos, dead-letters), `memory` (search, forget, memory index/reembed/status) and `models`
+(prepare).
 
 The contract of `recognize --json` (one JSON object per input on stdout) is relied on by scripts.
 """
@@ -15,7 +16,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperOption
 
-from facereel.cli import browse, models, pipeline, recognition
+from facereel.cli import browse, memory, models, pipeline, recognition
 from facereel.cli.common import err
 from facereel.errors import FacereelError
 
@@ -37,6 +38,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 recognition.register(app)
 pipeline.register(app)
 browse.register(app)
+memory.register(app)
 models.register(app)
 
 

@@ -23,8 +23,10 @@ from facereel.errors import FacereelError
 from facereel.ports.metadata import read_people_json
 
 if TYPE_CHECKING:  # the core (numpy, PyAV, dlib, onnxruntime) loads only for commands using it
+    from facereel.app.enroll import EnrolOutcome
     from facereel.app.sources import InputItem, Location
     from facereel.core.results import VideoResult
+    from facereel.ports.gallery import GallerySnapshot, GalleryStore
     from facereel.ports.objectstore import ObjectStore
 
 gallery_app = typer.Typer(no_args_is_help=True, help="Manage the gallery of enrolled people.")
@@ -50,7 +52,8 @@ def recognize(
         "local Ray)")] = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Recognize the people in videos and images."""
+    """Recognize the people in videos and images. With a data directory (--data-dir, or the
+    default one once it exists) every face track is also kept in the face memory."""
     from facereel.app.recognition import gallery_of, open_gallery
     from facereel.app.sources import open_sources, parse_location
 
@@ -75,7 +78,9 @@ def recognize(
     if not items:
         err.print("[red]error[/red]: no videos or images found in " + ", ".join(sources))
         raise typer.Exit(code=2)
-    results = _run_batch(items, settings, as_json, target)
+    remember = settings.pipeline.remember_faces and (data_dir is not None
+                                                     or settings.data_dir.is_dir())
+    results = _run_batch(items, settings, as_json, target, remember)
     if not as_json:
         out.print(results_table(results))
     if all(r.status == "error" for r in results):
@@ -83,7 +88,7 @@ def recognize(
 
 
 def _run_batch(items: list[InputItem], settings: Settings, as_json: bool,
-               target: Location | None) -> list[VideoResult]:
+               target: Location | None, remember: bool) -> list[VideoResult]:
     from facereel.app.sources import make_sink
     from facereel.runtime.batch import in_order, recognize_items
 
@@ -98,7 +103,8 @@ def _run_batch(items: list[InputItem], settings: Settings, as_json: bool,
             progress.update(task, completed=done, total=total)
 
         for index, result in in_order(recognize_items(items, settings, advance,
-                                                      faces=sink is not None)):
+                                                      faces=sink is not None,
+                                                      remember=remember)):
             results.append(result)
             if as_json:
                 emit_json(result.to_dict())
@@ -135,10 +141,9 @@ def enroll(
 ) -> None:
     """Enrol a person from photos (or everyone in a folder of per-person folders). A face
     that already matches somebody else is skipped, saying who, unless --force."""
-    from facereel.app.enroll import ClaimCheck, enrol, people_folders
+    from facereel.app.enroll import people_folders
     from facereel.app.recognition import gallery_of
-    from facereel.core.faces import FaceModels
-    from facereel.core.gallery import Gallery
+    from facereel.memory.audit import AuditLog, cli_user
 
     if from_folder is None and (not name or not images):
         err.print("usage: facereel enroll NAME IMAGE... | facereel enroll --from-folder DIR")
@@ -147,14 +152,12 @@ def enroll(
         settings = settings_from(gallery=gallery, data_dir=data_dir)
         store = gallery_of(settings, gallery)
         batches = people_folders(from_folder) if from_folder else {str(name): list(images or [])}
-        models = FaceModels(settings.recognition.face_config()).load()
-        staged = Gallery(store.embedder, store.dim)
-        check = None if force else ClaimCheck(store.load().gallery,
-                                              settings.recognition.match_policy())
-        outcomes = [o for person, photos in batches.items()
-                    for o in enrol(models, staged, person, photos, check)]
-        _, snapshot = store.update(lambda current: current.merge(staged)) \
-            if any(o.ok for o in outcomes) else (0, store.load())
+        target = {"people": sorted(batches), "photos": sum(map(len, batches.values())),
+                  "force": force}
+        with AuditLog(settings.audit_path).audited(cli_user(), "cli", "enrol",
+                                                    target) as audit:
+            outcomes, snapshot = _enrol_all(settings, store, batches, force)
+            audit["enrolled"] = sum(o.ok for o in outcomes)
     except FacereelError as exc:
         raise fail(exc) from exc
     for o in outcomes:
@@ -164,6 +167,24 @@ def enroll(
     out.print(f"{store.describe()}: {len(result.people)} people, {len(result)} faces")
     if not any(o.ok for o in outcomes):
         raise typer.Exit(code=1)
+
+
+def _enrol_all(settings: Settings, store: GalleryStore, batches: dict[str, list[Path]],
+               force: bool) -> tuple[list[EnrolOutcome], GallerySnapshot]:
+    """Every photo's outcome, and the gallery after adding what was enrolled (one write)."""
+    from facereel.app.enroll import ClaimCheck, enrol
+    from facereel.core.faces import FaceModels
+    from facereel.core.gallery import Gallery
+
+    models = FaceModels(settings.recognition.face_config()).load()
+    staged = Gallery(store.embedder, store.dim)
+    check = None if force else ClaimCheck(store.load().gallery,
+                                          settings.recognition.match_policy())
+    outcomes = [o for person, photos in batches.items()
+                for o in enrol(models, staged, person, photos, check)]
+    if not any(o.ok for o in outcomes):
+        return outcomes, store.load()
+    return outcomes, store.update(lambda current: current.merge(staged))[1]
 
 
 def gallery_import(

@@ -35,6 +35,7 @@ from facereel.config.sections import (
     DeploySettings,
     HttpSettings,
     ImageTierSettings,
+    MemorySettings,
     OpenFaasSettings,
     PipelineSettings,
     RaySettings,
@@ -45,8 +46,8 @@ from facereel.config.sections import (
 from facereel.errors import ConfigError
 
 __all__ = ["BucketSettings", "DeploySettings", "HttpSettings", "ImageTierSettings",
-           "OpenFaasSettings", "PipelineSettings", "RaySettings", "RecognitionSettings",
-           "Settings", "StorageSettings", "flat_names", "secret"]
+           "MemorySettings", "OpenFaasSettings", "PipelineSettings", "RaySettings",
+           "RecognitionSettings", "Settings", "StorageSettings", "flat_names", "secret"]
 
 PREFIX = "FACEREEL_"
 ALIASES = {"segment": "window"}  # old flat names of renamed fields
@@ -206,6 +207,7 @@ class Settings(BaseSettings):
     openfaas: OpenFaasSettings = OpenFaasSettings()
     deploy: DeploySettings = DeploySettings()
     ray: RaySettings = RaySettings()
+    memory: MemorySettings = MemorySettings()
 
     def with_overrides(self, **values: Any) -> Settings:
         """A copy with the given non-None values replaced (command-line options), validated
@@ -221,3 +223,7 @@ class Settings(BaseSettings):
     @property
     def data_dir(self) -> Path:
         return self.storage.data_dir
+
+    @property
+    def audit_path(self) -> Path:
+        return self.memory.audit_log or self.storage.data_dir / "audit.log"

@@ -9,6 +9,7 @@
     deploy       serverless hosts (AWS Lambda): which stage a function runs, how it hands on
     ray          the Ray engine: which engine runs `recognize` and `up`, the cluster to join,
                  how many actors and how busy each is kept
+    memory       the face memory's retention and index upkeep, the audit log
 
 Every field is also reachable by its flat name (`FACEREEL_THRESHOLD`, `Settings(workers=2)`),
 so field names are unique across sections (`config.flat_names` checks it at import).
@@ -30,6 +31,8 @@ if TYPE_CHECKING:  # the core is imported where it is used: settings load in mil
     from facereel.core.recognize import RecognizeOptions
 
 DEFAULT_BUCKETS = {"input": "input", "stage1": "stage-1", "output": "output"}
+SCOPES = ("read", "write", "admin")  # each allows what the ones before it allow
+BARE_KEY_SCOPE = "write"
 FROZEN = ConfigDict(frozen=True, extra="forbid")
 log = logging.getLogger(__name__)
 
@@ -200,6 +203,10 @@ class StorageSettings(BaseModel):
                                "windows of long videos")
     person_videos_table: str = Field("facereel-person-videos", description="DynamoDB table "
                                      "of the videos each person's results name")
+    faces_table: str = Field("facereel-faces", description="DynamoDB table of the face memory "
+                             "(every face track of every video)")
+    memory_db: Path | None = Field(None, description="SQLite file of the face memory (default "
+                                   "DATA_DIR/memory.db)")
     dynamodb_endpoint: str | None = None
     aws_region: str = "us-east-1"
     aws_access_key: str | None = None
@@ -222,6 +229,10 @@ class StorageSettings(BaseModel):
     @property
     def metadata_path(self) -> Path:
         return self.metadata_db or self.data_dir / "facereel.db"
+
+    @property
+    def memory_path(self) -> Path:
+        return self.memory_db or self.data_dir / "memory.db"
 
     @property
     def gallery_location(self) -> str:
@@ -259,6 +270,8 @@ class PipelineSettings(BaseModel):
     settle: float = Field(1.0, ge=0, description="a file dropped into a local bucket is taken "
                           "once unchanged for this long")
     retry_backoff: float = Field(2.0, ge=0, description="first retry delay (s), doubling after")
+    remember_faces: bool = Field(True, description="keep every face track of every video in "
+                                 "the face memory (the `remember` stage); false: keep none")
 
     @property
     def worker_count(self) -> int:
@@ -272,8 +285,10 @@ class HttpSettings(BaseModel):
 
     host: str = Field("127.0.0.1", description="address the HTTP API listens on")
     port: int = Field(8000, ge=0, le=65535, description="HTTP port (0 = no HTTP server)")
-    api_keys: SecretStr = Field(SecretStr(""), description="comma-separated API keys; none = "
-                                "open, loopback only")
+    api_keys: SecretStr = Field(SecretStr(""), description="comma-separated API keys, each "
+                                "optionally with its scope (`key:read`, `key:write`, "
+                                "`key:admin`; a bare key is `write`); none = open, loopback "
+                                "only")
     max_video_mb: float = Field(500.0, gt=0, description="largest accepted video upload")
     max_image_mb: float = Field(20.0, gt=0, description="largest accepted image upload")
     recognize_timeout: float = Field(900.0, gt=0, description="seconds /v1/recognize may wait")
@@ -284,7 +299,21 @@ class HttpSettings(BaseModel):
 
     @property
     def api_key_list(self) -> list[str]:
-        return [k.strip() for k in self.api_keys.get_secret_value().split(",") if k.strip()]
+        """The keys themselves (their scopes left off)."""
+        return [key for key, _ in self.api_key_scopes]
+
+    @property
+    def api_key_scopes(self) -> list[tuple[str, str]]:
+        """(key, scope) of each key: `k:admin` is the key `k` with scope admin; a bare key is
+        `write`, what keys could do before scopes (admin must be given on purpose)."""
+        found = []
+        for entry in (e.strip() for e in self.api_keys.get_secret_value().split(",")):
+            key, sep, scope = entry.rpartition(":")
+            if sep and key and scope in SCOPES:
+                found.append((key, scope))
+            elif entry:
+                found.append((entry, BARE_KEY_SCOPE))
+        return found
 
 
 class ImageTierSettings(BaseModel):
@@ -382,6 +411,20 @@ class RaySettings(BaseModel):
                                      "locally (results are small: no need for 30% of memory)")
 
 
+class MemorySettings(BaseModel):
+    """The face memory's upkeep and the audit log of who searched or forgot what."""
+
+    model_config = FROZEN
+
+    memory_retention_days: float = Field(0.0, ge=0, description="forget a video's faces this "
+                                         "many days after it was processed (0 = keep them)")
+    memory_index_interval: float = Field(30.0, ge=0, description="seconds between updates of "
+                                         "the face index snapshot by `facereel up` (0 = never: "
+                                         "run `facereel memory index`)")
+    audit_log: Path | None = Field(None, description="JSON-lines audit log of searches, "
+                                   "forgetting and enrolment (default DATA_DIR/audit.log)")
+
+
 SECTIONS: dict[str, type[BaseModel]] = {
     "recognition": RecognitionSettings,
     "storage": StorageSettings,
@@ -391,4 +434,5 @@ SECTIONS: dict[str, type[BaseModel]] = {
     "openfaas": OpenFaasSettings,
     "deploy": DeploySettings,
     "ray": RaySettings,
+    "memory": MemorySettings,
 }

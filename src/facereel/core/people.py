@@ -20,11 +20,22 @@ STRANGER_SAME_PERSON = 0.55  # two unknown faces closer than this count as one s
 
 
 @dataclass(frozen=True, slots=True)
+class DecidedTrack:
+    """One face track (or part of a track split between two people) and who it was decided
+    to be: what the face memory keeps of every track, known or not."""
+
+    track_id: str  # stable within the video, as results name it
+    track: Track
+    decision: Decision
+
+
+@dataclass(frozen=True, slots=True)
 class Summary:
     people: list[PersonResult]
     unknown_faces: int  # distinct strangers
     faces: bool  # whether any confident face was seen at all
     strangers: list[StrangerResult] = field(default_factory=list)  # one per unknown track
+    decided: list[DecidedTrack] = field(default_factory=list)  # every face track, in order
 
 
 def to_ms(seconds: float) -> int:
@@ -49,12 +60,14 @@ def summarize(tracks: list[Track], gallery: Gallery, policy: MatchPolicy, gap_s:
     detections reached `presence_score` (0..1, the detector's own threshold)."""
     by_person: dict[str, list[Track]] = {}
     strangers: list[tuple[str, Track, Decision]] = []
+    decided: list[DecidedTrack] = []
     for track_id, track in _parts(tracks, policy.threshold):
         # weak detections help follow a face through hard frames, but a track that never
         # scored as a confident face is more likely a texture than a person
         if not track.embeddings or max(o.score for o in track.observations) < presence_score:
             continue
         decision = decide(gallery, track.embeddings, policy)
+        decided.append(DecidedTrack(track_id, track, decision))
         if decision.person is None:
             strangers.append((track_id, track, decision))
         else:
@@ -68,7 +81,7 @@ def summarize(tracks: list[Track], gallery: Gallery, policy: MatchPolicy, gap_s:
                for tid, track, decision in strangers]
     unknown.sort(key=lambda s: (s.first_ms, s.track_id))
     return Summary(people, count_strangers([track for _, track, _ in strangers]),
-                   faces=bool(people or strangers), strangers=unknown)
+                   faces=bool(people or strangers), strangers=unknown, decided=decided)
 
 
 def _parts(tracks: list[Track], threshold: float) -> list[tuple[str, Track]]:

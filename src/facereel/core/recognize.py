@@ -28,7 +28,13 @@ from facereel.core.media import (
     VideoSource,
     load_image,
 )
-from facereel.core.people import FaceLocator, MetadataLookup, summarize, to_ms
+from facereel.core.people import (
+    DecidedTrack,
+    FaceLocator,
+    MetadataLookup,
+    summarize,
+    to_ms,
+)
 from facereel.core.results import ErrorInfo, VideoResult
 from facereel.core.sampling import SamplingPlan
 from facereel.core.shots import ShotSink, VotePolicy
@@ -223,6 +229,15 @@ def combine(name: str, parts: list[PartialAnalysis], gallery: Gallery,
             options: RecognizeOptions, metadata: MetadataLookup | None,
             face_of: FaceLocator | None = None) -> VideoResult:
     """One result document from the partial analyses of an input's windows (or its whole)."""
+    return combine_decided(name, parts, gallery, options, metadata, face_of)[0]
+
+
+def combine_decided(name: str, parts: list[PartialAnalysis], gallery: Gallery,
+                    options: RecognizeOptions, metadata: MetadataLookup | None,
+                    face_of: FaceLocator | None = None,
+                    ) -> tuple[VideoResult, list[DecidedTrack]]:
+    """`combine`, and every face track with the decision made about it (what the face memory
+    keeps): decided once, so the memory always agrees with the result."""
     tracks = [t for p in parts for t in p.analysis.tracks]
     summary = summarize(tracks, gallery, options.policy, options.appearance_gap_s, metadata,
                         face_of, presence(options))
@@ -236,7 +251,7 @@ def combine(name: str, parts: list[PartialAnalysis], gallery: Gallery,
         "elapsed_ms": to_ms(sum(p.elapsed_s for p in parts)),
     }
     if errors and not any(p.analysis.frames_decoded for p in parts):
-        return VideoResult(video=name, status="error", error=errors[0], stats=stats)
+        return VideoResult(video=name, status="error", error=errors[0], stats=stats), []
     return VideoResult(
         video=name,
         status="error" if errors else ("ok" if summary.faces else "no_face"),
@@ -247,4 +262,4 @@ def combine(name: str, parts: list[PartialAnalysis], gallery: Gallery,
         strangers=summary.strangers,
         error=errors[0] if errors else None,
         stats=stats,
-    )
+    ), summary.decided

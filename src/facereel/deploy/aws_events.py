@@ -6,6 +6,8 @@ attempt this is. No AWS library is needed here, so the parsing is tested on its 
     an SQS record from `<queue_prefix>-<stage>`         that stage's message
     a chain payload (`{"facereel": "chain/1", ...}`)    the next stage, invoked asynchronously
     an EventBridge scheduled event                      poll the input bucket (hybrid ingest)
+    a task payload (`{"facereel": "task/1", "task": T}`) a scheduled upkeep task (the schedule's
+                                                        own input): `memory-index`
 
 S3 keys arrive URL-encoded (`+` for a space, UTF-8 percent-encoded): `parse_s3_event` decodes
 them. `s3:TestEvent` and records of other buckets are logged and skipped, never failures.
@@ -27,6 +29,8 @@ from facereel.ports.queue import Body
 
 log = logging.getLogger(__name__)
 CHAIN_FORMAT = "chain/1"
+TASK_FORMAT = "task/1"
+TASKS = ("memory-index",)
 START = ""  # the stage of an upload: the pipeline starts (how depends on the function)
 
 
@@ -46,11 +50,12 @@ class Work:
 
 
 def kind(event: Any) -> str:
-    """`sqs`, `s3`, `chain`, `schedule` or `unknown`."""
+    """`sqs`, `s3`, `chain`, `task`, `schedule` or `unknown`."""
     if not isinstance(event, dict):
         return "unknown"
-    if event.get("facereel") == CHAIN_FORMAT:
-        return "chain"
+    own = {CHAIN_FORMAT: "chain", TASK_FORMAT: "task"}.get(str(event.get("facereel")))
+    if own is not None:
+        return own
     if event.get("source") == "aws.events" or event.get("detail-type") == "Scheduled Event":
         return "schedule"
     if event.get("Event") == "s3:TestEvent":
@@ -129,3 +134,11 @@ def chain_work(event: dict[str, Any]) -> Work:
         return Work(stage(name).name if name else START, body, max(1, int(event["attempt"])))
     except (KeyError, TypeError, ValueError) as exc:
         raise BadEventError(f"a chain payload with a bad stage or attempt: {exc}") from exc
+
+
+def task_name(event: dict[str, Any]) -> str:
+    """The upkeep task a task payload names."""
+    name = event.get("task")
+    if name not in TASKS:
+        raise BadEventError(f"no task {name!r}; tasks: {', '.join(TASKS)}")
+    return str(name)

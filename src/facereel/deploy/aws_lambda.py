@@ -50,6 +50,7 @@ from facereel.deploy.aws_events import (
     chain_work,
     kind,
     record_work,
+    task_name,
     uploads,
 )
 from facereel.errors import FacereelError
@@ -191,6 +192,17 @@ class LambdaHost:
         for work in uploads(event, self.storage.input.name):
             self.run(work)
 
+    def task(self, event: dict[str, Any]) -> dict[str, Any]:
+        """A scheduled upkeep task: `memory-index` brings the face index snapshot up to date
+        (its function has a reserved concurrency of 1: the snapshot's single writer)."""
+        from facereel.app.memory import FaceMemory
+
+        task_name(event)  # the only task so far
+        report = FaceMemory(self.ports, self.settings).update_index()
+        metrics.add_metric(name="memory_index_changed", unit=MetricUnit.Count,
+                           value=report.changed)
+        return report.to_dict()
+
     def poll(self) -> int:
         """The hybrid ingest: list the input bucket (say, on Ceph, which cannot notify AWS)
         and start what is new, remembering what was started in a cursor object."""
@@ -245,6 +257,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         current.s3(event)
     elif which == "schedule":
         return {"started": current.poll()}
+    elif which == "task":
+        return current.task(event)
     else:
         raise BadEventError(f"an event this handler does not know: {str(event)[:200]}")
     return {"ok": True}

@@ -8,12 +8,13 @@ from collections.abc import Awaitable, Callable
 from fastapi import Depends, FastAPI, Request, Response
 
 from facereel.http import errors
-from facereel.http.auth import COOKIE, UNAUTHORIZED_HEADERS, Credentials, bearer
+from facereel.http.auth import COOKIE, UNAUTHORIZED_HEADERS, Credentials, bearer, route_scope
 from facereel.http.errors import ApiError
 from facereel.http.guard import DoorPolicy, RequestGuard
 from facereel.http.routes_browse import router as browse_router
 from facereel.http.routes_enrol import router as enrol_router
 from facereel.http.routes_images import router as images_router
+from facereel.http.routes_memory import router as memory_router
 from facereel.http.routes_misc import public_router
 from facereel.http.routes_misc import router as misc_router
 from facereel.http.routes_people import router as people_router
@@ -31,14 +32,21 @@ def _route_of(request: Request) -> str:
 
 
 async def authenticate(request: Request) -> None:
-    """The guard already refused unauthenticated requests before reading them; checked again
-    here, per route, so a route added outside the guard's view is never open by mistake."""
+    """The guard already refused unauthenticated requests (and keys without the route's
+    scope) before reading them; checked again here, per route, so a route added outside the
+    guard's view is never open by mistake. Who it is stays on `request.state.identity`."""
     services: Services = request.app.state.services
     credentials = Credentials(bearer(request.headers.get("authorization", "")),
                               request.cookies.get(COOKIE, ""))
-    if credentials.via(services.settings.http.api_key_list, services.sessions) is None:
+    identity = credentials.identify(services.settings.http.api_key_scopes, services.sessions)
+    if identity is None:
         raise ApiError(401, "unauthorized", "a valid API key is required "
                        "(Authorization: Bearer <key>)", UNAUTHORIZED_HEADERS)
+    needed = route_scope(request.method, request.url.path)
+    if not identity.allows(needed):
+        raise ApiError(403, "forbidden", f"this key's scope is {identity.scope}: "
+                       f"{request.method} {request.url.path} needs {needed}")
+    request.state.identity = identity
 
 
 def create_app(services: Services) -> FastAPI:
@@ -50,7 +58,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(public_router)
     # browse first: its `/v1/results/` is the listing, not the result of a video named ""
     for router in (browse_router, videos_router, images_router, people_router, enrol_router,
-                   misc_router):
+                   memory_router, misc_router):
         app.include_router(router, dependencies=[Depends(authenticate)])
 
     @app.middleware("http")
@@ -71,7 +79,7 @@ def create_app(services: Services) -> FastAPI:
         return response
 
     http = services.settings.http
-    policy = DoorPolicy(keys=lambda: http.api_key_list, sessions=services.sessions,
+    policy = DoorPolicy(keys=lambda: http.api_key_scopes, sessions=services.sessions,
                         max_video_bytes=int(http.max_video_mb * 2**20),
                         max_image_bytes=int(http.max_image_mb * 2**20),
                         body_idle_s=http.body_timeout,

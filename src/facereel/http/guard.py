@@ -2,7 +2,9 @@
 before a byte of its body is read.
 
 - **Authentication** first: a request to anything but the public routes without a valid key or
-  session is answered 401 at once (a 1 GB body sent without a key is never read).
+  session is answered 401 at once (a 1 GB body sent without a key is never read), and one
+  whose key lacks the route's scope (`auth.route_scope`: a read key searching the face
+  memory, say) 403, just as early.
 - **Size**: each route has a body limit (uploads: the configured upload size; everything else,
   JSON: 64 KB). A declared `Content-Length` over it is 413 at once; a body without one (chunked)
   is counted as it streams and stopped at the limit with 413.
@@ -25,7 +27,14 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import urlsplit
 
-from facereel.http.auth import COOKIE, UNAUTHORIZED_HEADERS, Credentials, Sessions, bearer
+from facereel.http.auth import (
+    COOKIE,
+    UNAUTHORIZED_HEADERS,
+    Credentials,
+    Sessions,
+    bearer,
+    route_scope,
+)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -44,7 +53,7 @@ FACES = re.compile(r"^/v1/people/[^/]+/faces$")
 
 @dataclass(frozen=True, slots=True)
 class DoorPolicy:
-    keys: Callable[[], list[str]]
+    keys: Callable[[], list[tuple[str, str]]]  # (key, scope)
     sessions: Sessions
     max_video_bytes: int
     max_image_bytes: int
@@ -58,6 +67,8 @@ class DoorPolicy:
             return self.max_image_bytes + FRAMING
         if method == "POST" and FACES.match(path):
             return MAX_PHOTOS * self.max_image_bytes + FRAMING
+        if method == "POST" and path == "/v1/search":  # a photo, maybe base64 in JSON
+            return self.max_image_bytes * 4 // 3 + FRAMING
         return JSON_LIMIT
 
 
@@ -120,13 +131,17 @@ class RequestGuard:
         if (method, path) not in PUBLIC:
             credentials = Credentials(bearer(headers.get("authorization", "")),
                                       _cookie(headers.get("cookie", "")))
-            via = credentials.via(self.policy.keys(), self.policy.sessions)
-            if via is None:
+            identity = credentials.identify(self.policy.keys(), self.policy.sessions)
+            if identity is None:
                 return (401, "unauthorized", "a valid API key is required (Authorization: "
                         "Bearer <key>)", UNAUTHORIZED_HEADERS)
-            if via == "session" and method in UNSAFE and not same_origin(headers):
+            if identity.session and method in UNSAFE and not same_origin(headers):
                 return (403, "cross_origin", "a request made with the session cookie must "
                         "come from this server's own page (Origin mismatch)", {})
+            needed = route_scope(method, path)
+            if not identity.allows(needed):
+                return (403, "forbidden", f"this key's scope is {identity.scope}: {method} "
+                        f"{path} needs {needed}", {})
         limit = self.policy.body_limit(method, path)
         declared = headers.get("content-length", "")
         if declared and (not declared.isdigit() or int(declared) > limit):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, File, Query, UploadFile
+from fastapi import APIRouter, File, Query, Request, UploadFile
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
@@ -21,7 +21,7 @@ from facereel.core.match import claim_message, claimant
 from facereel.http.errors import ApiError
 from facereel.http.routes_people import check_name
 from facereel.http.routes_videos import published_result, read_face
-from facereel.http.services import Services, Svc
+from facereel.http.services import Services, Svc, caller
 from facereel.http.uploads import check_kind, multipart_example, read_limited, safe_name
 from facereel.ports.objectstore import key_problem
 
@@ -57,7 +57,7 @@ class Photo:
         return answer
 
 
-async def _embed(svc: Services, photos: list[Photo]) -> None:
+async def embed_photos(svc: Services, photos: list[Photo]) -> None:
     """Each readable photo's face embedded by the app tier, all at once."""
     if svc.images is None:
         raise ApiError(503, "unavailable", "the image tier is not running")
@@ -100,9 +100,20 @@ def _enrol(svc: Services, name: str, photos: list[Photo], force: bool) -> dict[s
     return {"person": name, "enrolled": len(enrolled), "outcomes": outcomes}
 
 
+async def _audited_enrol(svc: Services, request: Request, name: str, photos: list[Photo],
+                         force: bool) -> dict[str, Any]:
+    """`_enrol`, written to the audit log (who enrolled whom, from what, and the outcome)."""
+    target = {"person": name, "photos": [p.image for p in photos], "force": force}
+    with svc.audit.audited(caller(request), "api", "enrol", target) as audit:
+        answer = await run_in_threadpool(_enrol, svc, name, photos, force)
+        audit["enrolled"] = answer["enrolled"]
+    return answer
+
+
 @router.post("/v1/people/{name}/faces",
              openapi_extra=multipart_example(files=["ada-1.jpg", "ada-2.jpg"]))
-async def add_faces(svc: Svc, name: str, files: Annotated[list[UploadFile], File()],
+async def add_faces(svc: Svc, request: Request, name: str,
+                    files: Annotated[list[UploadFile], File()],
                     force: Force = False) -> dict[str, Any]:
     """Enrol a person from photos (one face each; the largest when several): the person is
     created when new. Answers per photo whether it was enrolled, and why not (not an image,
@@ -121,8 +132,8 @@ async def add_faces(svc: Svc, name: str, files: Annotated[list[UploadFile], File
         except ApiError as refused:
             photo.message = refused.message
         photos.append(photo)
-    await _embed(svc, photos)
-    return await run_in_threadpool(_enrol, svc, name, photos, force)
+    await embed_photos(svc, photos)
+    return await _audited_enrol(svc, request, name, photos, force)
 
 
 def _stranger_face(svc: Services, ref: StrangerRef) -> Photo:
@@ -143,11 +154,11 @@ def _stranger_face(svc: Services, ref: StrangerRef) -> Photo:
 
 
 @router.post("/v1/people/{name}/strangers")
-async def add_stranger(svc: Svc, name: str, body: StrangerRef,
+async def add_stranger(svc: Svc, request: Request, name: str, body: StrangerRef,
                        force: Force = False) -> dict[str, Any]:
     """Enrol a stranger a result shows (its face crop) as `name`: the person is created when
     new. Answers like POST /v1/people/{name}/faces."""
     name = check_name(name)
     photo = await run_in_threadpool(_stranger_face, svc, body)
-    await _embed(svc, [photo])
-    return await run_in_threadpool(_enrol, svc, name, [photo], force)
+    await embed_photos(svc, [photo])
+    return await _audited_enrol(svc, request, name, [photo], force)

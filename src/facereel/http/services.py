@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
@@ -17,7 +18,9 @@ from facereel.pipeline.wiring import Ports
 from facereel.runtime.watcher import Watcher
 
 if TYPE_CHECKING:
+    from facereel.app.memory import FaceMemory
     from facereel.imagetier.client import ImageTierClient
+    from facereel.memory.audit import AuditLog
 
 
 @dataclass
@@ -31,6 +34,25 @@ class Services:
     workers: Callable[[], dict[str, int]] = field(default=lambda: {})
     gallery_lock: threading.Lock = field(default_factory=threading.Lock)
     sessions: Sessions = field(default_factory=Sessions)
+
+    @cached_property
+    def memory(self) -> FaceMemory:
+        """The face memory's use cases on these ports (search, forget)."""
+        from facereel.app.memory import FaceMemory
+
+        return FaceMemory(self.ports, self.settings)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        from facereel.memory.audit import AuditLog
+
+        return AuditLog(self.settings.audit_path)
+
+
+def caller(request: Request) -> str:
+    """Who is asking, as the audit log names callers (set by the route's authentication)."""
+    identity = getattr(request.state, "identity", None)
+    return str(getattr(identity, "who", "unknown"))
 
 
 def services(request: Request) -> Services:

@@ -7,6 +7,7 @@ nothing else names the stages.
     analyze    one window of a long video; the last window in starts `recognize` (the join)
     recognize  embeds every part's face shots and decides who they are: the result document
     publish    the output bucket's <key>.json and seed files, and the video's metadata row
+    remember   every face track of the video (known or not) kept in the face memory
 
 A stage is a plain function `(delivery, context) -> [(next stage, body)]`: the host receives
 a delivery, calls the stage, sends what it returns, then acknowledges. Every stage is
@@ -46,8 +47,9 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     Stage("split", ("analyze", "recognize", "publish"), priority=0),
     Stage("analyze", ("recognize", "publish"), priority=1),
-    Stage("recognize", ("publish",), priority=2, old_names=("recognise",)),
+    Stage("recognize", ("publish", "remember"), priority=2, old_names=("recognise",)),
     Stage("publish", (), priority=3),
+    Stage("remember", (), priority=3),  # after publish (equal priorities keep this order)
 )
 STAGE_NAMES = tuple(stage.name for stage in STAGES)
 

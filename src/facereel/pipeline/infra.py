@@ -14,6 +14,7 @@ from typing import Any, Literal
 from facereel.config.sections import StorageSettings
 from facereel.pipeline.definition import STAGES
 from facereel.ports.metadata.dynamo_schema import (
+    FACES_TABLE,
     PEOPLE_TABLE,
     PERSON_VIDEOS_TABLE,
     VIDEOS_TABLE,
@@ -75,6 +76,8 @@ def plan(storage: StorageSettings) -> list[Resource]:
                      {"spec": WINDOWS_TABLE}),
             Resource("table", storage.person_videos_table, "the videos each person's results "
                      "name", {"spec": PERSON_VIDEOS_TABLE, "filled_from": storage.videos_table}),
+            Resource("table", storage.faces_table, "the face memory: every face track kept",
+                     {"spec": FACES_TABLE}),
         ]
     if storage.events_queue and storage.input.backend == "s3":
         resources.append(Resource("queue", storage.events_queue,

@@ -9,7 +9,8 @@ content that has since been replaced is dropped (the new content has its own mes
 Storage requests per video (a short one, on S3): split reads the upload and writes one part
 object (analysis + shots); recognize reads it (unless this process just wrote it) and points
 each person's face crop at a shot inside it; publish writes the three output files. The
-result document travels to publish inside the message.
+result document travels to publish inside the message, and every face track's memory to
+remember (`pipeline.remember`) inside its own: neither costs a storage request when small.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ from facereel.core.recognize import (
     WINDOW_TRACK_STRIDE,
     MediaAnalyzer,
     PartialAnalysis,
-    combine,
+    combine_decided,
 )
 from facereel.core.results import VideoResult, error_result
 from facereel.core.tracking import Track
+from facereel.memory.capture import ModelNames, video_memory
 from facereel.pipeline.context import StageContext
 from facereel.pipeline.parts import (
     LoadedPart,
@@ -45,6 +47,10 @@ from facereel.pipeline.parts import (
     work_prefix,
 )
 from facereel.pipeline.publishing import publish_result
+from facereel.pipeline.remember import (  # noqa: F401 - `remember` is a stage, found by name
+    remember,
+    remember_body,
+)
 from facereel.pipeline.windows import Window, plan_windows
 from facereel.ports.metadata import VideoRecord
 from facereel.ports.objectstore import (
@@ -223,9 +229,15 @@ def recognize(delivery: Delivery, ctx: StageContext) -> Outgoing:
         for (track, _), vector in zip(shots, vectors, strict=True):
             track.embeddings.append(vector)
     analyses: list[PartialAnalysis] = [part.part for part in parts]
-    result = combine(delivery.key, analyses, ctx.gallery, ctx.options, ctx.metadata,
-                     _FaceCrops(parts, keys))
-    return [("publish", _publish_body(ctx, delivery, result.to_dict()))]
+    crops = _FaceCrops(parts, keys)
+    result, decided = combine_decided(delivery.key, analyses, ctx.gallery, ctx.options,
+                                      ctx.metadata, crops)
+    outgoing = [("publish", _publish_body(ctx, delivery, result.to_dict()))]
+    if ctx.pipeline.remember_faces and decided:  # every face track, known or not
+        memory = video_memory(delivery.key, delivery.etag, decided, crops.shots,
+                              ctx.options.appearance_gap_s, ModelNames.of(ctx.models))
+        outgoing.append(("remember", remember_body(ctx, delivery.key, delivery.etag, memory)))
+    return outgoing
 
 
 def _publish_body(ctx: StageContext, delivery: Delivery, doc: dict[str, Any]) -> Body:

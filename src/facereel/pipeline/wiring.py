@@ -1,6 +1,7 @@
 """Build the pipeline's ports from the storage settings: three buckets, the stage queues, the
-metadata store and the gallery. Each bucket is configured on its own, so a hybrid deployment
-can read videos from a private Ceph/SeaweedFS bucket and write results to AWS S3.
+metadata store, the gallery and the face memory. Each bucket is configured on its own, so a
+hybrid deployment can read videos from a private Ceph/SeaweedFS bucket and write results to
+AWS S3.
 
 Remote resources are opened, never created (`facereel provision` creates them); embedded
 ones (folders, SQLite files) are created on first use. Queues open when first used, so a host
@@ -20,6 +21,8 @@ from facereel.core.embedders import embedder_dim
 from facereel.ports.gallery import GalleryStore
 from facereel.ports.gallery.bucket import BucketGalleryStore
 from facereel.ports.gallery.file import FileGalleryStore
+from facereel.ports.memory import MemoryStore
+from facereel.ports.memory.sqlite import SqliteMemory
 from facereel.ports.metadata import MetadataStore
 from facereel.ports.metadata.sqlite import SqliteMetadata
 from facereel.ports.objectstore import ObjectStore
@@ -53,6 +56,7 @@ class Ports:
     queues: Queues
     metadata: MetadataStore
     gallery: GalleryStore
+    memory: MemoryStore  # the face memory: every face track kept (follows the metadata backend)
     stores: dict[str, ObjectStore] = field(default_factory=dict)  # bucket field -> store
 
 
@@ -114,6 +118,18 @@ def metadata_store(storage: StorageSettings) -> MetadataStore:
                           storage.windows_table, storage.person_videos_table)
 
 
+def memory_store(storage: StorageSettings) -> MemoryStore:
+    """The face memory, beside the metadata: SQLite in the data directory, or DynamoDB."""
+    if storage.metadata_backend == "sqlite":
+        return SqliteMemory(storage.memory_path)
+    from facereel.ports.memory.dynamodb import DynamoMemory
+    from facereel.ports.metadata.dynamodb import make_dynamo
+
+    resource = make_dynamo(storage.dynamodb_endpoint, storage.aws_region,
+                           storage.aws_access_key, secret(storage.aws_secret_key))
+    return DynamoMemory(resource, storage.faces_table)
+
+
 def gallery_store(storage: StorageSettings, embedder: str,
                   stores: dict[str, ObjectStore] | None = None) -> GalleryStore:
     """The gallery: a file on this machine, or objects in a bucket every host can read."""
@@ -134,5 +150,6 @@ def build_ports(storage: StorageSettings, embedder: str) -> Ports:
         queues=Queues(lambda name: tier_queue(storage, name, client=client)),
         metadata=metadata_store(storage),
         gallery=gallery_store(storage, embedder, stores),
+        memory=memory_store(storage),
         stores=stores,
     )

@@ -13,13 +13,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from facereel.app.batchwork import ItemAnalyzer, failed_part, join_windows
+from facereel.app.batchwork import ItemAnalyzer, failed_part, join_decided
 from facereel.app.recognition import metadata_lookup, open_gallery
 from facereel.app.sources import InputItem
 from facereel.config import Settings
-from facereel.core.recognize import PartialAnalysis
+from facereel.core.identify import EmbeddingSink
 from facereel.core.results import VideoResult
+from facereel.pipeline.parts import ShotCollector
 from facereel.pipeline.windows import plan_windows
+from facereel.runtime.batch_memory import (
+    Analysed,
+    BatchMemory,
+    Crops,
+    TeeSink,
+    input_identity,
+    store_part,
+)
 from facereel.runtime.pool import TaskFailure, WorkerPool
 
 ProgressCallback = Callable[[int, int], None]  # (tasks done, tasks in all)
@@ -32,6 +41,9 @@ class Task:
     start_s: float = 0.0
     end_s: float | None = None
     item: InputItem | None = None  # an input in a bucket: all its windows, by one worker
+    window: int = 0  # which window of a local input
+    key: str = ""  # the input's key and content hash, when its faces are remembered
+    etag: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,78 +52,111 @@ class WorkerSpec:
 
     settings: Settings
     keep_faces: bool = False  # keep each track's first shot, for results that show faces
+    remember: bool = False  # keep the shots as parts in the stage-1 bucket (face memory)
 
 
-def _analyzer(spec: WorkerSpec) -> Callable[[Task], list[PartialAnalysis]]:
+def _analyzer(spec: WorkerSpec) -> Callable[[Task], list[Analysed]]:
     worker = ItemAnalyzer(spec.settings, spec.keep_faces)
+    analyzer = worker.analyzer
 
-    def handle(task: Task) -> list[PartialAnalysis]:
+    def handle(task: Task) -> list[Analysed]:
         if task.item is not None:
-            return worker.analyze_all(task.item)
-        return [worker.analyzer.analyze(Path(task.path), task.start_s, task.end_s)]
+            return [Analysed(part) for part in worker.analyze_all(task.item)]
+        if not (spec.remember and task.key):
+            return [Analysed(analyzer.analyze(Path(task.path), task.start_s, task.end_s))]
+        embedded = EmbeddingSink(analyzer.models, keep_faces=spec.keep_faces)
+        kept = ShotCollector()
+        part = analyzer.analyze(Path(task.path), task.start_s, task.end_s,
+                                TeeSink(embedded, kept))
+        part.analysis.faces = embedded.faces
+        return [Analysed(part, store_part(spec.settings.storage, part, task.key, task.etag,
+                                          task.window, kept))]
 
     return handle
 
 
-def _failure(task: Task, failure: TaskFailure) -> list[PartialAnalysis]:
+def _failure(task: Task, failure: TaskFailure) -> list[Analysed]:
     code = {"crashed": "worker_crashed", "timeout": "timeout"}.get(failure.reason, "internal_error")
     item = task.item or InputItem(task.index, Path(task.path).name, path=task.path)
-    return [failed_part(item, code, failure.message)]
+    return [Analysed(failed_part(item, code, failure.message))]
 
 
-def plan_tasks(items: list[InputItem], window_s: float) -> list[Task]:
+def plan_tasks(items: list[InputItem], window_s: float, remember: bool = False) -> list[Task]:
     """A task per window of each local input (planned here, where the file is), one per
-    input in a bucket (its worker plans and analyses its windows)."""
-    return [task for item in items for task in (
-        [Task(item.index, item.key, item=item)] if item.bucket else
-        [Task(item.index, item.path, start, end)
-         for start, end in plan_windows(Path(item.path), window_s)])]
+    input in a bucket (its worker plans and analyses its windows). With `remember`, a local
+    input's tasks carry its key and content hash."""
+    tasks: list[Task] = []
+    for item in items:
+        if item.bucket:
+            tasks.append(Task(item.index, item.key, item=item))
+            continue
+        key, etag = input_identity(Path(item.path)) if remember else ("", "")
+        tasks += [Task(item.index, item.path, start, end, window=n, key=key, etag=etag)
+                  for n, (start, end) in enumerate(plan_windows(Path(item.path), window_s))]
+    return tasks
 
 
 def recognize_paths(paths: list[Path], settings: Settings,
-                    progress: ProgressCallback | None = None,
-                    faces: bool = False) -> Iterator[tuple[int, VideoResult]]:
+                    progress: ProgressCallback | None = None, faces: bool = False,
+                    remember: bool = False) -> Iterator[tuple[int, VideoResult]]:
     """Yield `(input index, result)` as inputs finish; one result per input, always."""
     items = [InputItem(i, p.name, path=str(p)) for i, p in enumerate(paths)]
-    return recognize_items(items, settings, progress, faces)
+    return recognize_items(items, settings, progress, faces, remember)
 
 
 def recognize_items(items: list[InputItem], settings: Settings,
                     progress: ProgressCallback | None = None, faces: bool = False,
-                    ) -> Iterator[tuple[int, VideoResult]]:
+                    remember: bool = False) -> Iterator[tuple[int, VideoResult]]:
     """Yield `(item index, result)` as inputs finish; one result per input, always. With
     `faces`, each person and stranger points to a crop of their face (`<video>.faces/...`,
-    relative to the result document) and the result carries those JPEGs in `face_images`."""
-    tasks = plan_tasks(items, settings.pipeline.window)
+    relative to the result document) and the result carries those JPEGs in `face_images`.
+    With `remember`, every face track of a local input goes into the face memory
+    (`runtime.batch_memory`)."""
+    tasks = plan_tasks(items, settings.pipeline.window, remember)
     workers = min(settings.pipeline.worker_count, len(tasks))
-    gallery = open_gallery(settings, create=True)
-    lookup = metadata_lookup(settings)
-    options = settings.recognition.recognize_options()
+    joiner = _Joiner(settings, faces, BatchMemory(settings) if remember else None)
     by_index = {item.index: item for item in items}
-    parts: dict[int, list[tuple[float, PartialAnalysis]]] = {}
+    parts: dict[int, list[tuple[int, float, Analysed]]] = {}
     remaining = {item.index: 0 for item in items}
     for task in tasks:
         remaining[task.index] += 1
-    spec = WorkerSpec(settings, faces)
+    spec = WorkerSpec(settings, faces, remember)
     for done, (task, found) in enumerate(_run(tasks, spec, workers), 1):
         if progress is not None:
             progress(done, len(tasks))
-        parts.setdefault(task.index, []).extend((task.start_s, part) for part in found)
+        parts.setdefault(task.index, []).extend((task.window, task.start_s, a) for a in found)
         remaining[task.index] -= 1
         if remaining[task.index] == 0:
-            ordered = [part for _, part in sorted(parts.pop(task.index), key=lambda p: p[0])]
-            yield task.index, join_windows(by_index[task.index].video, ordered, gallery,
-                                           options, lookup, faces)
+            ordered = [a for *_, a in sorted(parts.pop(task.index), key=lambda p: p[:2])]
+            yield task.index, joiner.join(by_index[task.index].video, task, ordered)
+
+
+class _Joiner:
+    """Joins an input's windows into its result (and remembers its faces when asked)."""
+
+    def __init__(self, settings: Settings, faces: bool, memory: BatchMemory | None) -> None:
+        self.gallery = open_gallery(settings, create=True)
+        self.lookup = metadata_lookup(settings)
+        self.options = settings.recognition.recognize_options()
+        self.faces, self.memory = faces, memory
+
+    def join(self, video: str, task: Task, analysed: list[Analysed]) -> VideoResult:
+        result, decided = join_decided(video, [a.part for a in analysed], self.gallery,
+                                       self.options, self.lookup, self.faces)
+        if self.memory is not None and task.key:
+            crops: Crops = {tid: shots for a in analysed for tid, shots in a.crops.items()}
+            self.memory.remember(task.key, task.etag, decided, crops)
+        return result
 
 
 def _run(tasks: list[Task], spec: WorkerSpec,
-         workers: int) -> Iterator[tuple[Task, list[PartialAnalysis]]]:
+         workers: int) -> Iterator[tuple[Task, list[Analysed]]]:
     if workers <= 1:
         handle = _analyzer(spec)
         for task in tasks:
             yield task, handle(task)
         return
-    pool: WorkerPool[Task, list[PartialAnalysis]] = WorkerPool(
+    pool: WorkerPool[Task, list[Analysed]] = WorkerPool(
         workers, _analyzer, spec, timeout_s=spec.settings.pipeline.item_timeout,
         preload=(__name__,)
     )

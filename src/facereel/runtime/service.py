@@ -1,5 +1,6 @@
-"""`facereel up`: the watcher and a supervised pool of pipeline workers (and, when given, an
-HTTP server), until Ctrl-C or SIGTERM, which let in-flight work finish before exiting."""
+"""`facereel up`: the watcher, a supervised pool of pipeline workers, the face index writer
+(and, when given, an HTTP server), until Ctrl-C or SIGTERM, which let in-flight work finish
+before exiting."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 
 from facereel.config import Settings
 from facereel.pipeline.wiring import Ports, build_ports
+from facereel.runtime.indexing import index_writer
 from facereel.runtime.orphans import sole_service
 from facereel.runtime.stopflag import StopFlag
 from facereel.runtime.watcher import watcher_for
@@ -97,6 +99,9 @@ def _serve(settings: Settings, workers: int, extra: Extra | None,
     supervisor = Supervisor(settings, ports, workers)
     supervisor.start()
     parts: list[Callable[[threading.Event], None]] = [watcher_for(settings, ports).run]
+    writer = index_writer(settings, ports)  # the face index snapshot's single writer
+    if writer is not None:
+        parts.append(writer)
     if extra is not None:
         parts.append(functools.partial(_call_extra, extra, supervisor=supervisor))
     threads = [threading.Thread(target=_guarded, args=(part, stop, failures), daemon=True,

@@ -20,6 +20,8 @@ def _record(params: dict[str, Any], model: Any, **_: Any) -> None:
     entry = {"function": os.environ.get("AWS_LAMBDA_FUNCTION_NAME", ""),
              "service": model.service_model.endpoint_prefix, "operation": model.name,
              **{name: params[name] for name in _RESOURCE_PARAMS if name in params}}
+    if "RequestItems" in params:  # DynamoDB's batch calls name their table(s) here
+        entry["TableName"] = ",".join(sorted(params["RequestItems"]))
     with _LOCK, Path(os.environ["FACEREEL_TEST_CALLS"]).open("a", encoding="utf-8") as handle:
         handle.write(json.dumps(entry) + "\n")
 

@@ -87,3 +87,5 @@ WINDOWS_TABLE = TableSpec(KeyAttribute("video"))
 PERSON_VIDEOS_TABLE = TableSpec(KeyAttribute("person"), KeyAttribute("key"), indexes=(
     IndexSpec(PERSON_VIDEOS_BY_UPDATED, KeyAttribute("person"), KeyAttribute("updated", "N"),
               local=True, projection="KEYS_ONLY"),))
+# the face memory's table (ports/memory/dynamodb.py): one item per track, a video's in one partition
+FACES_TABLE = TableSpec(KeyAttribute("pk"), KeyAttribute("sk"))

@@ -1,0 +1,79 @@
+"""The face memory's use cases on one deployment's ports, shared by the CLI and the HTTP API:
+search by a person's gallery vectors or by a face's embedding, forget a video or a person,
+update the index snapshot, and say how much is remembered. Callers write the audit lines
+(they know who is asking)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from facereel.config import Settings
+from facereel.core.embedders import embedder_dim
+from facereel.core.types import FloatArray
+from facereel.errors import FacereelError
+from facereel.memory.forget import Forgotten, forget_person, forget_video
+from facereel.memory.indexer import IndexReport, update_index
+from facereel.memory.search import Match, Searcher, tail
+from facereel.pipeline.wiring import Ports
+
+MAX_THRESHOLD = 2.0  # unit vectors are at most 2 apart
+
+
+@dataclass
+class FaceMemory:
+    ports: Ports
+    settings: Settings
+
+    def __post_init__(self) -> None:
+        embedder = self.settings.recognition.embedder
+        self.searcher = Searcher(self.ports.memory, self.ports.stage1, embedder,
+                                 embedder_dim(embedder))
+
+    def threshold(self, given: float | None) -> float:
+        if given is None:
+            return self.settings.recognition.threshold
+        if not 0 < given <= MAX_THRESHOLD:
+            raise FacereelError(f"threshold {given} is not in (0, {MAX_THRESHOLD}]",
+                                "invalid_request")
+        return given
+
+    def person_vectors(self, name: str) -> FloatArray:
+        gallery = self.ports.gallery.load().gallery
+        rows = [n == name for n in gallery.names]
+        if not any(rows):
+            raise FacereelError(f"nobody called {name!r} is enrolled (see facereel gallery "
+                                "list)", "not_found")
+        return np.asarray(gallery.vectors[rows])
+
+    def search_person(self, name: str, threshold: float | None = None,
+                      limit: int | None = None) -> list[Match]:
+        return self.searcher.search(self.person_vectors(name), self.threshold(threshold), limit)
+
+    def search_face(self, vector: FloatArray, threshold: float | None = None,
+                    limit: int | None = None) -> list[Match]:
+        return self.searcher.search(np.atleast_2d(vector), self.threshold(threshold), limit)
+
+    def forget_video(self, video: str) -> Forgotten:
+        return forget_video(self.ports.memory, self.ports.stage1, video)
+
+    def forget_person(self, name: str) -> Forgotten:
+        return forget_person(self.ports.memory, self.ports.gallery, self.ports.metadata,
+                             self.searcher, name, self.settings.recognition.threshold)
+
+    def update_index(self) -> IndexReport:
+        embedder = self.settings.recognition.embedder
+        return update_index(self.ports.memory, self.ports.stage1, embedder,
+                            embedder_dim(embedder), self.settings.memory.memory_retention_days)
+
+    def status(self) -> dict[str, object]:
+        """How much is remembered, and how far the index snapshot is behind."""
+        summaries = list(self.ports.memory.videos())
+        snapshot = self.searcher.snapshot()
+        return {"videos": len(summaries), "tracks": sum(s.tracks for s in summaries),
+                "embedders": sorted({s.embedder for s in summaries}),
+                "indexed_vectors": len(snapshot.index) if snapshot is not None else 0,
+                "indexed_videos": len(snapshot.videos) if snapshot is not None else 0,
+                "changed_since_index": len(tail(self.ports.memory, snapshot))
+                if snapshot is not None else len(summaries)}
