@@ -141,7 +141,8 @@ class Analyzer:
 
     def _analyse(self, picture: Picture, run: _Run) -> None:
         run.result.frames_sampled += 1
-        scene = scene_of(picture)
+        # a single frame has no cut to find (and its thumbnail would cost ~1 ms)
+        scene = None if self.plan.mode == "first" else scene_of(picture)
         cut = self._find_cut(picture, scene, run)
         full = cut is not None or self._full_due(picture, run)
         if full:
@@ -174,11 +175,12 @@ class Analyzer:
             return True
         return picture.time_s - run.last_full_s >= 2 * self.plan.interval_s - 0.02
 
-    def _find_cut(self, picture: Picture, scene: Scene, run: _Run) -> _Cut | None:
+    def _find_cut(self, picture: Picture, scene: Scene | None, run: _Run) -> _Cut | None:
         """A cut between the previous analysed frame and this one, timed by bisecting the
         frames between them (each is nearer in tone to the side of the cut it lies on)."""
         previous, before = run.previous, run.previous_scene
-        if previous is None or before is None or scene_change(before, scene) <= CUT_SCORE:
+        if (previous is None or before is None or scene is None
+                or scene_change(before, scene) <= CUT_SCORE):
             return None
         frames = self._between(run, previous.time_s, picture.time_s)
         low, high = -1, len(frames)

@@ -11,27 +11,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from facereel.app.recognition import metadata_lookup, open_gallery
 from facereel.config import Settings
-from facereel.core.faces import FaceModels
-from facereel.core.recognize import MediaAnalyzer, PartialAnalysis, combine
+from facereel.core.recognize import PartialAnalysis, combine
 from facereel.core.results import ErrorInfo, VideoResult
 from facereel.core.sniff import MEDIA_EXTENSIONS
 from facereel.pipeline.windows import plan_windows
+from facereel.runtime import batch_worker
+from facereel.runtime.batch_worker import AnalyzerSpec, Task, analyzer_for
 from facereel.runtime.pool import TaskFailure, WorkerPool
 
 ProgressCallback = Callable[[int, int], None]  # (tasks done, tasks in all)
-
-
-@dataclass(frozen=True, slots=True)
-class Task:
-    index: int  # position of the input
-    path: str
-    start_s: float = 0.0
-    end_s: float | None = None
 
 
 def collect_inputs(paths: list[Path]) -> list[Path]:
@@ -57,17 +49,6 @@ def output_keys(inputs: list[Path]) -> list[str]:
         return []
     root = Path(os.path.commonpath([p.parent for p in resolved]))
     return [p.relative_to(root).as_posix() for p in resolved]
-
-
-def _analyzer(settings: Settings) -> Callable[[Task], PartialAnalysis]:
-    recognition = settings.recognition
-    analyzer = MediaAnalyzer(FaceModels(recognition.face_config()).load(),
-                             recognition.recognize_options())
-
-    def handle(task: Task) -> PartialAnalysis:
-        return analyzer.analyze(Path(task.path), task.start_s, task.end_s)
-
-    return handle
 
 
 def _failure(task: Task, failure: TaskFailure) -> PartialAnalysis:
@@ -99,14 +80,16 @@ def recognize_paths(paths: list[Path], settings: Settings,
 
 def _run(tasks: list[Task], settings: Settings,
          workers: int) -> Iterator[tuple[Task, PartialAnalysis]]:
+    recognition = settings.recognition
+    spec = AnalyzerSpec(recognition.face_config(), recognition.recognize_options())
     if workers <= 1:
-        handle = _analyzer(settings)
+        handle = analyzer_for(spec)
         for task in tasks:
             yield task, handle(task)
         return
     pool: WorkerPool[Task, PartialAnalysis] = WorkerPool(
-        workers, _analyzer, settings, timeout_s=settings.pipeline.item_timeout,
-        preload=(__name__,)
+        workers, analyzer_for, spec, timeout_s=settings.pipeline.item_timeout,
+        preload=(batch_worker.__name__,)
     )
     for position, outcome in pool.run(tasks):
         task = tasks[position]
