@@ -149,9 +149,12 @@ class ShotLog:
 
     def __init__(self) -> None:
         self.shots: list[tuple[int, float]] = []
+        self.mirrored: list[tuple[int, float]] = []  # the shots to embed with their mirror
 
     def add(self, track: Track, shot: FaceShot) -> None:
         self.shots.append((track.id, shot.time_s))
+        if shot.mirror:
+            self.mirrored.append((track.id, shot.time_s))
 
     def flush(self) -> None:
         pass

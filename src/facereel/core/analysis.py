@@ -353,8 +353,9 @@ class Analyzer:
             return
         rgb = picture.rgb()
         for track, det in todo:
+            shot = capture(rgb, det.box, now, mirror=not track.shot_times)
             track.shot_times.append(now)
-            self.sink.add(track, capture(rgb, det.box, now))
+            self.sink.add(track, shot)
         run.result.shots_taken += len(todo)
 
     def _shoot_previous(self, track: Track, run: _Run) -> None:
@@ -367,6 +368,7 @@ class Analyzer:
         if before.time_s != previous.time_s or (track.shot_times
                                                 and track.shot_times[-1] >= before.time_s):
             return
+        shot = capture(previous.rgb(), before.box, before.time_s, mirror=not track.shot_times)
         track.shot_times.append(before.time_s)
-        self.sink.add(track, capture(previous.rgb(), before.box, before.time_s))
+        self.sink.add(track, shot)
         run.result.shots_taken += 1

@@ -139,11 +139,17 @@ class FaceModels:
         return self.embedder.embed(self.aligner.chips(rgb, boxes))
 
     def embed_shots(self, shots: Sequence[FaceShot]) -> FloatArray:
-        """Embeddings of face shots, in one batch."""
+        """Embeddings of face shots, in one batch; a `mirror` shot's is the mean of its
+        face's and of that face's mirror image (see core/shots.py)."""
         if not shots:
             return np.zeros((0, self.embedder.dim), dtype=np.float32)
         chips = [chip for s in shots for chip in self.aligner.chips(s.image, [s.face])]
-        return self.embedder.embed(chips)
+        doubled = [i for i, s in enumerate(shots) if s.mirror]
+        vectors = self.embedder.embed(chips + [np.ascontiguousarray(chips[i][:, ::-1])
+                                               for i in doubled])
+        embeddings = vectors[:len(shots)].copy()
+        embeddings[doubled] = (embeddings[doubled] + vectors[len(shots):]) / 2
+        return embeddings
 
 
 def prepare_models(options: BackendOptions) -> list[str]:
