@@ -38,6 +38,8 @@ FOLLOW_MARGIN = 0.5  # ...and this many when following it on a light sample
 CUT_SCORE = 0.47  # a cut: within a clip <= 0.39 at 0.5 s apart, across clips >= 0.56
 LOOK_JUMP = 0.35  # another face: the track ends, a new one starts (same face <= 0.27)
 LOOK_DOUBT = 0.25  # perhaps another face: shoot it on both sides for identification to check
+# A face with less of its box inside the frame is shot only when first seen (bench in README)
+WHOLE_FACE = 0.95
 
 
 class FaceFinder(Protocol):
@@ -344,10 +346,14 @@ class Analyzer:
         now = picture.time_s
         todo = list(update.new)
         for track, det in update.continued:
-            doubt = run.jumps.get(track.id, 0.0) >= LOOK_DOUBT
+            # A face cut by the frame's edge aligns and embeds poorly (test_30's Floki with
+            # his brow cut off: 0.75 from himself, nearer Trump), and its look changes with
+            # the cut: it is not shot again (a vote waits for a frame where it is whole).
+            whole = det.inside >= WHOLE_FACE
+            doubt = whole and run.jumps.get(track.id, 0.0) >= LOOK_DOUBT
             if doubt:
                 self._shoot_previous(track, run)
-            if doubt or self.votes.wants(track.shot_times, now):
+            if doubt or (whole and self.votes.wants(track.shot_times, now)):
                 todo.append((track, det))
         if not todo:
             return
