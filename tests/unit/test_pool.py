@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-import threading
-
 import pytest
 
-from facereel.runtime.pool import PoolError, Start, TaskFailure, WorkerPool
+from facereel.runtime.pool import PoolError, Start, TaskFailure, WorkerPool, start_method
 from tests.support.pool_tasks import make_handler
 
 
@@ -34,16 +32,9 @@ def test_a_worker_that_cannot_start_stops_the_run_with_its_reason() -> None:
         list(pool.run(["a"]))
 
 
+
 def test_workers_are_forked_from_here_only_while_no_other_thread_runs() -> None:
-    pool: WorkerPool[str, str] = WorkerPool(1, make_handler, "w")
-    stop = threading.Event()
-    if threading.active_count() != 1:
-        pytest.skip("another test left a thread running")
-    assert pool._context().get_start_method() == "fork"
-    other = threading.Thread(target=stop.wait)
-    other.start()
-    try:
-        assert pool._context().get_start_method() == "forkserver"
-    finally:
-        stop.set()
-        other.join()
+    assert start_method("auto", threads=1) == "fork"
+    assert start_method("auto", threads=2) == "forkserver", "a progress bar's thread runs"
+    assert start_method("fork", threads=2) == "fork"
+    assert start_method("forkserver", threads=1) == "forkserver"

@@ -51,6 +51,14 @@ def _stop_fork_server() -> None:
         stop()
 
 
+def start_method(start: Start, threads: int) -> Literal["fork", "forkserver"]:
+    """How to start a worker from a process running `threads` threads: fork from it when
+    allowed and it runs no other thread."""
+    if start == "fork" or (start == "auto" and threads == 1):
+        return "fork"
+    return "forkserver"
+
+
 class PoolError(RuntimeError):
     """A worker could not start (its handler factory failed): the whole run cannot proceed."""
 
@@ -138,10 +146,8 @@ class WorkerPool(Generic[T, R]):
         return _Worker(self._context(), self._factory, self._argument)
 
     def _context(self) -> Any:
-        """Fork from here when allowed and this process runs no other thread (checked at
-        every spawn: a replacement may come after a thread started)."""
-        alone = threading.active_count() == 1
-        if self._start == "fork" or (self._start == "auto" and alone):
+        # checked at every spawn: a replacement may come after a thread started
+        if start_method(self._start, threading.active_count()) == "fork":
             return mp.get_context("fork")
         return self._server
 
