@@ -11,6 +11,7 @@ that counts as a face, and reports on the `encoding` gallery:
   and how many leave-one-out videos wrongly name someone.
 
     python bench/calibrate.py [--videos bench/out/videos] [--threshold 0.6] [--slack 0.04]
+        [--sampling adaptive|first|keyframes]
 """
 
 from __future__ import annotations
@@ -94,9 +95,11 @@ def main() -> None:
     parser.add_argument("--slack", type=float, default=0.04)
     parser.add_argument("--margin", type=float, default=0.1)
     parser.add_argument("--detector", default=None)
+    parser.add_argument("--sampling", default="adaptive")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "out")
     args = parser.parse_args()
-    settings = Settings(**({"detector": args.detector} if args.detector else {}))
+    settings = Settings(sampling=args.sampling,
+                        **({"detector": args.detector} if args.detector else {}))
     models = FaceModels(settings.recognition.face_config()).load()
     analyzer = MediaAnalyzer(models, settings.recognition.recognize_options())
     gallery = read_gallery_file(data_dir() / "encoding", "dlib-resnet", 128)
@@ -105,14 +108,14 @@ def main() -> None:
     seen = [Seen(name, person, confident_tracks(analyzer, path))
             for name, path, person in inputs]
     policy = MatchPolicy(args.threshold, args.slack, args.margin)
-    print(f"detector {settings.recognition.detector}; policy {policy}")
+    print(f"detector {settings.recognition.detector}, sampling {args.sampling}; policy {policy}")
     dump = {s.video: {"person": s.person,
                       "tracks": [{"observations": len(t.observations),
                                   "embeddings": len(t.embeddings),
                                   "medians": medians(gallery, t)} for t in s.tracks]}
             for s in seen}
     args.out.mkdir(parents=True, exist_ok=True)
-    target = args.out / f"calibrate-{settings.recognition.detector}.json"
+    target = args.out / f"calibrate-{settings.recognition.detector}-{args.sampling}.json"
     target.write_text(json.dumps(dump, indent=1))
     for label, group in (("8 clips", seen[:8]), ("100 re-encodings", seen[8:]), ("all", seen)):
         print(label, json.dumps(report(gallery, group, policy), default=str))

@@ -154,25 +154,30 @@ def run_measured(command: list[str], interval: float = 0.05, cwd: Path | None = 
         return RunStats(wall, peak, popen.returncode, out.read(), cpu)
 
 
-def recognize_measured(target: Path, workers: int, state: Path) -> RunStats:
+def recognize_measured(target: Path, workers: int, state: Path,
+                       sampling: str = "adaptive") -> RunStats:
     """`facereel recognize --json` on `target` against the `encoding` gallery, measured, with
     a fresh state folder; exits with facereel's output when it fails."""
     shutil.rmtree(state, ignore_errors=True)
     stats = run_measured([str(FACEREEL), "recognize", str(target), "--json", "--workers",
                           str(workers), "--gallery", str(data_dir() / "encoding"),
-                          "--data-dir", str(state)])
+                          "--data-dir", str(state), "--sampling", sampling])
     if stats.returncode:
         raise SystemExit(f"facereel recognize failed:\n{stats.stdout}")
     return stats
 
 
-def bench_arguments(argv: list[str] | None, description: str) -> argparse.Namespace:
+def bench_parser(description: str) -> argparse.ArgumentParser:
     """The options every video benchmark takes: --rounds, --workers, --out."""
     parser = argparse.ArgumentParser(description=description.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "out")
-    return parser.parse_args(argv)
+    return parser
+
+
+def bench_arguments(argv: list[str] | None, description: str) -> argparse.Namespace:
+    return bench_parser(description).parse_args(argv)
 
 
 def _drain_into_encoder(output: Any, stream: Any, frames: queue.Queue[Any]) -> None:

@@ -143,3 +143,15 @@ def test_enrolment_finds_a_small_face_at_full_size(retinaface: FaceModels, galle
     assert enrolled.names == ["freeman"]
     distances = gallery.person_distances(enrolled.vectors)[0]
     assert gallery.people[int(np.argmin(distances))] == "morgan_freeman"
+
+
+def test_a_face_cut_by_the_frame_s_edge_says_how_much_is_inside(
+        retinaface: FaceModels, clips: dict[str, Path]) -> None:
+    rgb = _frame(clips["test_8"])
+    (whole,) = _faces(retinaface, ImagePicture(rgb))
+    assert whole.inside == 1.0
+    top, bottom = whole.box[1], whole.box[3]
+    cut = rgb[top + (bottom - top) // 4:]  # the frame starts a quarter of the way down the face
+    (face,) = _faces(retinaface, ImagePicture(np.ascontiguousarray(cut)))
+    assert face.box[1] == 0, "clipped to the frame"
+    assert 0.6 < face.inside < 0.9, face

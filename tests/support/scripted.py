@@ -126,9 +126,10 @@ class Movie:
 class ScriptedFinder:
     """Finds exactly the movie's faces (score 1), in the whole frame or inside a region."""
 
-    def __init__(self, movie: Movie) -> None:
+    def __init__(self, movie: Movie, cut: tuple[float, float] = (0.0, 0.0)) -> None:
         self.movie = movie
         self.calls: list[tuple[float, Box | None]] = []  # (time, region or None for full)
+        self.cut = cut  # between these times every face is a quarter outside the frame
 
     def detection_scale(self, width: int, height: int) -> float:
         return 1.0
@@ -140,7 +141,8 @@ class ScriptedFinder:
         for _, box in self.movie.faces_at(picture.time_s):
             centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
             if roi is None or (roi[0] <= centre[0] < roi[2] and roi[1] <= centre[1] < roi[3]):
-                found.append(Detection(box, 1.0))
+                inside = 0.75 if self.cut[0] <= picture.time_s < self.cut[1] else 1.0
+                found.append(Detection(box, 1.0, inside))
         return found
 
 
@@ -149,9 +151,12 @@ class ShotLog:
 
     def __init__(self) -> None:
         self.shots: list[tuple[int, float]] = []
+        self.mirrored: list[tuple[int, float]] = []  # the shots to embed with their mirror
 
     def add(self, track: Track, shot: FaceShot) -> None:
         self.shots.append((track.id, shot.time_s))
+        if shot.mirror:
+            self.mirrored.append((track.id, shot.time_s))
 
     def flush(self) -> None:
         pass

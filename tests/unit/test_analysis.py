@@ -140,6 +140,29 @@ def test_first_mode_looks_at_the_first_frame_only() -> None:
     assert finder.calls == [(0.0, None)] and log.shots == [(0, 0.0)]
 
 
+def test_each_track_s_first_shot_alone_is_embedded_with_its_mirror() -> None:
+    stays, leaves = Face(1, BOX, 0.0, 3.0), Face(2, ASIDE, 0.0, 0.8)
+    movie = Movie([Shot(1, 0.0, 3.0)], [stays, leaves])
+    analysis, _, log = analyse(movie)
+    first, second = analysis.tracks
+    assert len(first.shot_times) >= 2 and len(second.shot_times) == 1
+    assert log.mirrored == [(0, 0.0), (1, 0.0)], "later shots are votes of their own"
+
+
+def test_a_face_cut_by_the_frame_s_edge_is_shot_again_only_once_whole() -> None:
+    movie = Movie([Shot(1, 0.0, 4.0)], [Face(1, BOX, 0.0, 4.0)])
+    whole, _, _ = analyse(movie)
+    assert whole.tracks[0].shot_times == [0.0, 1.0], "a second vote a second later"
+    finder, log = ScriptedFinder(movie, cut=(0.9, 2.2)), ShotLog()
+    analysis = Analyzer(finder, PLAN, log).run(movie.pictures())
+    [track] = analysis.tracks
+    assert track.shot_times == [0.0, 2.5], "the vote due at 1 s waits for the whole face"
+    assert track.all_spans() == whole.tracks[0].all_spans(), "followed all the same"
+    cut_at_first = ScriptedFinder(movie, cut=(0.0, 4.0))
+    analysis = Analyzer(cut_at_first, PLAN, ShotLog()).run(movie.pictures())
+    assert analysis.tracks[0].shot_times == [0.0], "a track always has its first shot"
+
+
 def test_keyframes_mode_analyses_every_picture_it_is_given() -> None:
     before, after = Face(1, BOX, 0.0, 2.2), Face(2, BOX, 2.2, 4.0)
     movie = Movie([Shot(1, 0.0, 2.2), Shot(2, 2.2, 4.0)], [before, after])

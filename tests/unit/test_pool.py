@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from facereel.runtime.pool import PoolError, TaskFailure, WorkerPool
+from facereel.runtime.pool import PoolError, Start, TaskFailure, WorkerPool, start_method
 from tests.support.pool_tasks import make_handler
 
 
-def test_crashes_and_timeouts_cost_only_their_own_task() -> None:
+@pytest.mark.parametrize("start", ["fork", "forkserver"])
+def test_crashes_and_timeouts_cost_only_their_own_task(start: Start) -> None:
     tasks = ["a", "segfault", "b", "exit", "hang", "raise", "c", "d"]
-    pool: WorkerPool[str, str] = WorkerPool(2, make_handler, "w", timeout_s=3.0)
+    pool: WorkerPool[str, str] = WorkerPool(2, make_handler, "w", timeout_s=3.0, start=start)
     outcomes = dict(pool.run(tasks))
 
     assert sorted(outcomes) == list(range(len(tasks))), "exactly one outcome per task"
@@ -29,3 +30,11 @@ def test_a_worker_that_cannot_start_stops_the_run_with_its_reason() -> None:
     pool: WorkerPool[str, str] = WorkerPool(1, make_handler, "broken", timeout_s=5.0)
     with pytest.raises(PoolError, match="cannot load models"):
         list(pool.run(["a"]))
+
+
+
+def test_workers_are_forked_from_here_only_while_no_other_thread_runs() -> None:
+    assert start_method("auto", threads=1) == "fork"
+    assert start_method("auto", threads=2) == "forkserver", "a progress bar's thread runs"
+    assert start_method("fork", threads=2) == "fork"
+    assert start_method("forkserver", threads=1) == "forkserver"

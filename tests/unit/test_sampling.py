@@ -8,7 +8,7 @@ from facereel.errors import ConfigError
 
 def test_parse_sampling_modes() -> None:
     assert parse_sampling("adaptive").refine
-    assert parse_sampling("first").decode_mode == "all"
+    assert parse_sampling("first").decode_mode == "first"
     assert parse_sampling("keyframes").decode_mode == "key"
     fps = parse_sampling("fps=4")
     assert fps.mode == "fps" and fps.interval_s == 0.25 and fps.describe() == "fps=4"

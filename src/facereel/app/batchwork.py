@@ -14,10 +14,12 @@ from typing import Any
 
 from facereel.app.sources import BucketStores, InputItem, opened
 from facereel.config import Settings
+from facereel.config.sections import StorageSettings
 from facereel.core.gallery import Gallery
 from facereel.core.people import DecidedTrack, MetadataLookup
 from facereel.core.recognize import (
     FaceFiles,
+    MediaAnalyzer,
     PartialAnalysis,
     RecognizeOptions,
     combine_decided,
@@ -56,15 +58,21 @@ def failed_part(item: InputItem, code: str, message: str) -> PartialAnalysis:
 class ItemAnalyzer:
     """Face models loaded once, and the buckets inputs are read from."""
 
-    def __init__(self, settings: Settings, keep_faces: bool = False) -> None:
+    def __init__(self, analyzer: MediaAnalyzer, window_s: float,
+                 storage: StorageSettings) -> None:
+        self.analyzer = analyzer
+        self.window_s = window_s
+        self.stores = BucketStores(storage)
+
+    @classmethod
+    def load(cls, settings: Settings, keep_faces: bool = False) -> ItemAnalyzer:
+        """Models loaded from the settings' recognition section."""
         from facereel.core.faces import FaceModels
-        from facereel.core.recognize import MediaAnalyzer
 
         recognition = settings.recognition
         options = replace(recognition.recognize_options(), keep_faces=keep_faces)
-        self.analyzer = MediaAnalyzer(FaceModels(recognition.face_config()).load(), options)
-        self.window_s = settings.pipeline.window
-        self.stores = BucketStores(settings.storage)
+        return cls(MediaAnalyzer(FaceModels(recognition.face_config()).load(), options),
+                   settings.pipeline.window, settings.storage)
 
     def analyze(self, work: WindowWork) -> Analyzed:
         try:

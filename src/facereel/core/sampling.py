@@ -31,7 +31,9 @@ class SamplingPlan:
     def decode_mode(self) -> DecodeMode:
         if self.mode == "keyframes":
             return "key"
-        if self.mode in ("all", "first"):
+        if self.mode == "first":
+            return "first"
+        if self.mode == "all":
             return "all"
         return "nonref"
 

@@ -21,8 +21,9 @@ ImageArray = npt.NDArray[np.uint8]
 class Detection:
     """A face found by a detector, in full-resolution pixel coordinates."""
 
-    box: Box
+    box: Box  # clipped to the frame
     score: float
+    inside: float = 1.0  # the fraction of the face's box (before clipping) inside the frame
 
 
 def box_area(box: Box) -> int:

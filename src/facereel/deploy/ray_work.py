@@ -60,7 +60,7 @@ class BatchWorker:
                  node: Callable[[], str]) -> None:
         configure(settings.log_level, settings.log_format)
         # results written somewhere show the faces they name (crops beside the document)
-        self.analyzer = ItemAnalyzer(settings, keep_faces=target is not None)
+        self.analyzer = ItemAnalyzer.load(settings, keep_faces=target is not None)
         self.judge = judge
         self.sink: OutputSink | None = make_sink(target, settings.storage) if target else None
         self.node = node()

@@ -61,8 +61,8 @@ class ShotCollector:
         buffer = io.BytesIO()
         Image.fromarray(shot.image).save(buffer, format="JPEG", quality=JPEG_QUALITY)
         self.images[name] = buffer.getvalue()
-        self.shots[track.id].append({"name": name, "time_s": shot.time_s,
-                                     "box": list(shot.box), "face": list(shot.face)})
+        self.shots[track.id].append({"name": name, "time_s": shot.time_s, "box": list(shot.box),
+                                     "face": list(shot.face), "mirror": shot.mirror})
 
     def flush(self) -> None:
         """Nothing to do: the shots travel with the part."""
@@ -203,5 +203,6 @@ def _shot(item: dict[str, Any], jpeg: bytes) -> FaceShot:
     with Image.open(io.BytesIO(jpeg)) as image:
         rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
     box, face = item["box"], item["face"]
+    # parts written before shots could be mirrored have no "mirror": embedded as they were
     return FaceShot(item["time_s"], (box[0], box[1], box[2], box[3]), rgb,
-                    (face[0], face[1], face[2], face[3]))
+                    (face[0], face[1], face[2], face[3]), bool(item.get("mirror", False)))

@@ -39,7 +39,7 @@ def plan_windows(path: Path, window_s: float) -> list[Window]:
     if path.suffix.lower() not in VIDEO_EXTENSIONS or window_s <= 0:
         return list(WHOLE)
     try:
-        with VideoSource(path) as video:
+        with VideoSource(path, headers_only=True) as video:
             duration = video.info.duration_s
             long = duration > 1.5 * window_s
             keyframes = video.keyframe_times() if long else []

@@ -10,75 +10,37 @@ as the last one arrives.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
-from facereel.app.batchwork import ItemAnalyzer, failed_part, join_decided
+from facereel.app.batchwork import failed_part, join_decided
 from facereel.app.recognition import metadata_lookup, open_gallery
 from facereel.app.sources import InputItem
 from facereel.config import Settings
-from facereel.core.identify import EmbeddingSink
 from facereel.core.results import VideoResult
-from facereel.pipeline.parts import ShotCollector
 from facereel.pipeline.windows import plan_windows
-from facereel.runtime.batch_memory import (
-    Analysed,
-    BatchMemory,
-    Crops,
-    TeeSink,
-    input_identity,
-    store_part,
-)
+from facereel.runtime import batch_worker
+from facereel.runtime.batch_memory import BatchMemory, input_identity
+from facereel.runtime.batch_worker import Analysed, AnalyzerSpec, Crops, Task, analyzer_for
 from facereel.runtime.pool import TaskFailure, WorkerPool
 
 ProgressCallback = Callable[[int, int], None]  # (tasks done, tasks in all)
-
-
-@dataclass(frozen=True, slots=True)
-class Task:
-    index: int  # position of the input
-    path: str
-    start_s: float = 0.0
-    end_s: float | None = None
-    item: InputItem | None = None  # an input in a bucket: all its windows, by one worker
-    window: int = 0  # which window of a local input
-    key: str = ""  # the input's key and content hash, when its faces are remembered
-    etag: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerSpec:
-    """What a batch worker process builds its analyzer from."""
-
-    settings: Settings
-    keep_faces: bool = False  # keep each track's first shot, for results that show faces
-    remember: bool = False  # keep the shots as parts in the stage-1 bucket (face memory)
-
-
-def _analyzer(spec: WorkerSpec) -> Callable[[Task], list[Analysed]]:
-    worker = ItemAnalyzer(spec.settings, spec.keep_faces)
-    analyzer = worker.analyzer
-
-    def handle(task: Task) -> list[Analysed]:
-        if task.item is not None:
-            return [Analysed(part) for part in worker.analyze_all(task.item)]
-        if not (spec.remember and task.key):
-            return [Analysed(analyzer.analyze(Path(task.path), task.start_s, task.end_s))]
-        embedded = EmbeddingSink(analyzer.models, keep_faces=spec.keep_faces)
-        kept = ShotCollector()
-        part = analyzer.analyze(Path(task.path), task.start_s, task.end_s,
-                                TeeSink(embedded, kept))
-        part.analysis.faces = embedded.faces
-        return [Analysed(part, store_part(spec.settings.storage, part, task.key, task.etag,
-                                          task.window, kept))]
-
-    return handle
 
 
 def _failure(task: Task, failure: TaskFailure) -> list[Analysed]:
     code = {"crashed": "worker_crashed", "timeout": "timeout"}.get(failure.reason, "internal_error")
     item = task.item or InputItem(task.index, Path(task.path).name, path=task.path)
     return [Analysed(failed_part(item, code, failure.message))]
+
+
+def _spec(settings: Settings, items: list[InputItem], faces: bool,
+          remember: bool) -> AnalyzerSpec:
+    recognition = settings.recognition
+    buckets = remember or any(item.bucket for item in items)
+    return AnalyzerSpec(recognition.face_config(),
+                        replace(recognition.recognize_options(), keep_faces=faces),
+                        settings.pipeline.window, settings.storage if buckets else None,
+                        remember)
 
 
 def plan_tasks(items: list[InputItem], window_s: float, remember: bool = False) -> list[Task]:
@@ -120,8 +82,9 @@ def recognize_items(items: list[InputItem], settings: Settings,
     remaining = {item.index: 0 for item in items}
     for task in tasks:
         remaining[task.index] += 1
-    spec = WorkerSpec(settings, faces, remember)
-    for done, (task, found) in enumerate(_run(tasks, spec, workers), 1):
+    spec = _spec(settings, items, faces, remember)
+    timeout_s = settings.pipeline.item_timeout
+    for done, (task, found) in enumerate(_run(tasks, spec, timeout_s, workers), 1):
         if progress is not None:
             progress(done, len(tasks))
         parts.setdefault(task.index, []).extend((task.window, task.start_s, a) for a in found)
@@ -149,16 +112,15 @@ class _Joiner:
         return result
 
 
-def _run(tasks: list[Task], spec: WorkerSpec,
+def _run(tasks: list[Task], spec: AnalyzerSpec, timeout_s: float,
          workers: int) -> Iterator[tuple[Task, list[Analysed]]]:
     if workers <= 1:
-        handle = _analyzer(spec)
+        handle = analyzer_for(spec)
         for task in tasks:
             yield task, handle(task)
         return
     pool: WorkerPool[Task, list[Analysed]] = WorkerPool(
-        workers, _analyzer, spec, timeout_s=spec.settings.pipeline.item_timeout,
-        preload=(__name__,)
+        workers, analyzer_for, spec, timeout_s=timeout_s, preload=(batch_worker.__name__,)
     )
     for position, outcome in pool.run(tasks):
         task = tasks[position]

@@ -11,7 +11,6 @@ import os
 import stat
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from facereel.config import Settings
@@ -24,18 +23,9 @@ from facereel.core.tracking import Track
 from facereel.memory.capture import ModelNames, video_memory
 from facereel.pipeline.parts import ShotCollector, dump_part, face_key, part_key
 from facereel.pipeline.wiring import memory_store, object_store
+from facereel.runtime.batch_worker import Crops
 
-Crops = dict[int, list[tuple[float, str]]]  # track id -> (shot time, crop key)
 HASH_CHUNK = 1 << 20
-
-
-@dataclass(slots=True)
-class Analysed:
-    """What a batch worker hands back: the analysis, and where each track's shots are kept
-    (empty when nothing is remembered)."""
-
-    part: PartialAnalysis
-    crops: Crops = field(default_factory=dict)
 
 
 class TeeSink:

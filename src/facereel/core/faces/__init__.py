@@ -33,7 +33,7 @@ from facereel.core.faces.base import (
 )
 from facereel.core.media import Picture
 from facereel.core.shots import FaceShot
-from facereel.core.types import Box, Detection, FloatArray, ImageArray, scale_box
+from facereel.core.types import Box, Detection, FloatArray, ImageArray, box_area, scale_box
 
 MAX_UPSCALE = 2.0
 # A search region narrower than this many of the detector's smallest faces cannot hold one
@@ -126,10 +126,11 @@ class FaceModels:
         for det in found:
             left, top, right, bottom = (v / shrink for v in det.box)
             x, y = offset
-            box = scale_box((left + x, top + y, right + x, bottom + y),
-                            1.0 / scale, picture.width, picture.height)
+            whole = (left + x, top + y, right + x, bottom + y)
+            box = scale_box(whole, 1.0 / scale, picture.width, picture.height)
             if box[2] - box[0] >= max(1, self.config.min_face_px):
-                detections.append(Detection(box, det.score))
+                area = max(1e-6, (whole[2] - whole[0]) * (whole[3] - whole[1]) / scale**2)
+                detections.append(Detection(box, det.score, min(1.0, box_area(box) / area)))
         return detections
 
     def embed(self, rgb: ImageArray, boxes: Sequence[Box]) -> FloatArray:
@@ -139,11 +140,17 @@ class FaceModels:
         return self.embedder.embed(self.aligner.chips(rgb, boxes))
 
     def embed_shots(self, shots: Sequence[FaceShot]) -> FloatArray:
-        """Embeddings of face shots, in one batch."""
+        """Embeddings of face shots, in one batch; a `mirror` shot's is the mean of its
+        face's and of that face's mirror image (see core/shots.py)."""
         if not shots:
             return np.zeros((0, self.embedder.dim), dtype=np.float32)
         chips = [chip for s in shots for chip in self.aligner.chips(s.image, [s.face])]
-        return self.embedder.embed(chips)
+        doubled = [i for i, s in enumerate(shots) if s.mirror]
+        vectors = self.embedder.embed(chips + [np.ascontiguousarray(chips[i][:, ::-1])
+                                               for i in doubled])
+        embeddings = vectors[:len(shots)].copy()
+        embeddings[doubled] = (embeddings[doubled] + vectors[len(shots):]) / 2
+        return embeddings
 
 
 def prepare_models(options: BackendOptions) -> list[str]:

@@ -18,7 +18,6 @@ import numpy as np
 from facereel.core.faces.base import BackendOptions, register_embedder
 from facereel.core.faces.embed_dlib import RESNET_DIM, RESNET_MODEL, RESNET_WEIGHTS
 from facereel.core.faces.model_files import model_file
-from facereel.core.faces.resnet_onnx import convert_resnet
 from facereel.core.faces.session import build_session, cache_model
 from facereel.core.types import FloatArray, ImageArray
 
@@ -30,7 +29,15 @@ def cached_model(weights: Path, cache_dir: Path | None) -> Path | bytes:
     stat = weights.stat()
     key = f"{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{CONVERTER_VERSION}"
     name = f"dlib-resnet-{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
-    return cache_model(name, cache_dir, lambda: convert_resnet(weights))
+    return cache_model(name, cache_dir, lambda: _convert(weights))
+
+
+def _convert(weights: Path) -> bytes:
+    # imported here: the converter needs the `onnx` package (~35 ms to import), which a
+    # process whose model is already cached (every batch worker, every parent) never does
+    from facereel.core.faces.resnet_onnx import convert_resnet
+
+    return convert_resnet(weights)
 
 
 @register_embedder(RESNET_MODEL, "onnx")
