@@ -1,6 +1,9 @@
 """The web page in a real browser: headless Debian Chromium driven by Playwright logs in,
 uploads a real clip, waits for the result and checks the name shown; enrols a stranger from
-its crop; browses past results by person, status and time, follows "More" and opens one.
+its crop; browses past results by person, status and time, follows "More" and opens one;
+the People view (a person's videos, paged, and a span's crop and time), search by photo, and
+the Strangers view (against its contract answered inside the browser, a server without the
+routes, and the real backend once `facereel.http.routes_strangers` exists).
 Screenshots are kept in the artifacts folder. Chromium is installed by the test under CI;
 elsewhere, without it, the test is skipped with the reason."""
 
