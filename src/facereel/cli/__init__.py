@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperOption
 
-from facereel.cli import browse, memory, models, people, pipeline, recognition
+from facereel.cli import browse, memory, models, people, pipeline, recognition, strangers
 from facereel.cli.common import err
 from facereel.errors import FacereelError
 
@@ -40,6 +40,7 @@ people.register(recognition.gallery_app)
 pipeline.register(app)
 browse.register(app)
 memory.register(app)
+strangers.register(app)
 models.register(app)
 
 
