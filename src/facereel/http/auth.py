@@ -4,8 +4,9 @@ Keys have scopes (`FACEREEL_API_KEYS=k1:read,k2:write,k3:admin`): `read` may GET
 may also upload, enrol and edit people (naming, merging and splitting groups of strangers),
 `admin` may also search the face memory, forget and list the strangers (they reach every
 face ever seen). A bare key is `write`: what every key could do before scopes existed.
-With no key configured the API is open (loopback only) and everything is allowed. `route_scope` says what each route needs; the guard checks it before reading a
-body, and every route checks it again.
+With no key configured the API is open (loopback only) and everything is allowed.
+`route_scope` says what each route needs; the guard checks it before reading a body, and
+every route checks it again.
 
 Scripts send `Authorization: Bearer <key>`. The web page exchanges a key at `POST /v1/session`
 for a session: a random token (in an http-only, same-site cookie) that this server remembers
