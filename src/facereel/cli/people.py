@@ -44,8 +44,8 @@ def _relabel(old: str, new: str, merge: bool, data_dir: DataDirOpt) -> None:
             audit.update(done.to_dict())
     except FacereelError as exc:
         raise fail(exc) from exc
-    verb = "merged" if merge else "renamed"
-    out.print(f"{verb} {old} into {new}: {done.faces} gallery faces"
+    verb = "merged {} into {}" if merge else "renamed {} to {}"
+    out.print(f"{verb.format(old, new)}: {done.faces} gallery faces"
               f"{', the metadata record' if done.metadata else ''}; republished "
               f"{done.learned.republished} results")
 
