@@ -166,6 +166,16 @@ def test_a_wrong_group_is_split_and_merged_back(world: World) -> None:
     assert refused.status_code == 422 and "into: unknown field" in refused.text
     code, _, err = world.cli("strangers", "merge", "nope", group["group_id"])
     assert code == 2 and "no group of strangers 'nope'" in err
+    one = {"video": "test_7.mp4", "track_id": next(v for v in group["videos"]
+                                               if v["video"] == "test_7.mp4")["track_id"]}
+    split = world.client.post(f"/v1/strangers/{group['group_id']}/split",
+                              json={"tracks": [one]}, headers=WRITER)
+    assert split.status_code == 200, split.text
+    (other,) = split.json().values()
+    code, out, err = world.cli("strangers", "merge", group["group_id"], other)
+    assert code == 0 and f"merged into group {group['group_id']}: 3 tracks" in out, err
+    assert world.client.post("/v1/strangers/nope/split", json={"tracks": [one]},
+                             headers=WRITER).status_code == 404
 
 
 def test_enrolling_later_republishes_past_results_without_decoding(

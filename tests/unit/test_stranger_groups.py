@@ -109,6 +109,21 @@ def test_merged_and_split_groups_are_kept_as_made() -> None:
         merge_groups(state, [first, first])
 
 
+def test_new_faces_dense_around_a_hand_made_group_join_it() -> None:
+    state = _state({0: 3, 1: 3})
+    regroup(state, Grouping())
+    first, second = sorted(state.groups, key=lambda g: state.groups[g].members[0])
+    merged = merge_groups(state, [first, second])
+    arrived = _state({0: 2, 2: 3})  # two more of person 0, three of a new person
+    state.points.update({(f"new-{v}", t): StrangerPoint(f"new-{v}", p.etag, t, p.faces,
+                                                         p.face, p.vector)
+                         for (v, t), p in arrived.points.items()})
+    regroup(state, Grouping())
+    members = {video for video, _ in state.groups[merged].members}
+    assert {"new-v0-0", "new-v0-1"} <= members and not any("v2" in m for m in members)
+    assert len(state.groups) == 2, "the new person is a group of their own"
+
+
 def test_the_state_round_trips() -> None:
     state = _state({0: 3})
     state.videos = {"v0-0": ("etag", 2)}

@@ -4,6 +4,9 @@
 by hand are `pinned`: kept exactly as made (their tracks leave them only when forgotten or
 recognized), and the other strangers are grouped around them.
 
+New strangers dense around a pinned group join it, as a photo library puts a new face of a
+person in their confirmed group.
+
 `refresh` runs with the face index writer (`facereel memory index`, `facereel up`) and before
 a listing when the memory changed since.
 """
@@ -56,14 +59,14 @@ def update_points(state: StrangerState, memory: MemoryStore) -> bool:
 
 
 def regroup(state: StrangerState, grouping: Grouping) -> None:
-    """Group the strangers again: pinned groups keep their (remaining) tracks, the others
-    are clustered, keeping the ids of the groups they continue."""
+    """Group the strangers again: pinned groups keep their (remaining) tracks and take in
+    new tracks dense around them, the others are clustered, keeping the ids of the groups
+    they continue."""
     for gid, group in list(state.groups.items()):
         group.members = [ref for ref in group.members if ref in state.points]
         if group.pinned and not group.members:
             del state.groups[gid]
-    pinned = {ref for g in state.groups.values() if g.pinned for ref in g.members}
-    free = [ref for ref in state.points if ref not in pinned]
+    free = _attach(state, grouping)
     labels = density_clusters(np.asarray([state.points[ref].vector for ref in free]),
                               grouping.eps, grouping.min_tracks) if free else []
     clusters: dict[int, set[TrackRef]] = {}
@@ -75,6 +78,38 @@ def regroup(state: StrangerState, grouping: Grouping) -> None:
                        {gid for gid, g in state.groups.items() if g.pinned})
     state.groups = {gid: g for gid, g in state.groups.items() if g.pinned}
     state.groups.update((gid, Group(sorted(members))) for gid, members in named.items())
+
+
+def _attach(state: StrangerState, grouping: Grouping) -> list[TrackRef]:
+    """Tracks in no pinned group that have, within `eps`, `min_tracks - 1` tracks of one
+    pinned group (or all of a smaller one) join it (the one where they have the most);
+    the rest are answered, to be clustered."""
+    pinned = [(gid, g) for gid, g in state.groups.items() if g.pinned]
+    held = {ref for _, g in pinned for ref in g.members}
+    free = [ref for ref in state.points if ref not in held]
+    if not pinned or not free:
+        return free
+    vectors = np.asarray([state.points[ref].vector for ref in free], dtype=np.float32)
+    counts = np.zeros((len(free), len(pinned)), dtype=np.int64)
+    for column, (_, group) in enumerate(pinned):
+        members = np.asarray([state.points[m].vector for m in group.members], np.float32)
+        needed = min(grouping.min_tracks - 1, len(group.members))
+        near = (_distances(vectors, members) <= grouping.eps).sum(axis=1)
+        counts[:, column] = np.where(near >= needed, near, 0)
+    left = []
+    for row, ref in enumerate(free):
+        if counts[row].max() == 0:
+            left.append(ref)
+        else:  # the most neighbours there; the first such group on a tie
+            state.groups[pinned[int(counts[row].argmax())][0]].members.append(ref)
+    return left
+
+
+def _distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances between the rows of `a` and of `b`."""
+    squares = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2 * a @ b.T
+    distances: np.ndarray = np.sqrt(np.maximum(squares, 0.0))
+    return distances
 
 
 def group_of(state: StrangerState, group_id: str) -> Group:
