@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from facereel.ports import aws_resources
-from facereel.ports.memory import MemoryStore, Shot, TrackMemory, VideoMemory
+from facereel.ports.memory import MemoryStore, Shot, TrackDetail, TrackMemory, VideoMemory
 from facereel.ports.memory import sqlite as sqlite_memory
 from facereel.ports.memory.dynamodb import CHUNK_SHOTS, DynamoMemory
 from facereel.ports.memory.sqlite import SqliteMemory
@@ -44,7 +44,11 @@ def track(track_id: str, shots: int, seed: int, person: str | None = None) -> Tr
                        shots=[Shot(500 * n, f"v/e/part-0000.zip/track{seed:03d}-shot{n:02d}.jpg")
                               for n in range(shots)],
                        embeddings=vectors, person=person, nearest=person or "bush",
-                       distance=0.41 if person else 0.73)
+                       distance=0.41 if person else 0.73,
+                       # records made before tracks kept their detail have none
+                       detail=None if seed == 2 else TrackDetail(
+                           seen=list(range(0, 500 * shots, 250)), spans=[(0, 1500), (4000, 4600)],
+                           box=(10, 20, 110, 120), score=0.875))
 
 
 def video(key: str, etag: str, tracks: list[TrackMemory]) -> VideoMemory:
@@ -57,8 +61,9 @@ def same(a: VideoMemory, b: VideoMemory) -> None:
         (b.video, b.etag, b.detector, b.aligner, b.embedder, b.written)
     assert len(a.tracks) == len(b.tracks)
     for x, y in zip(a.tracks, b.tracks, strict=True):
-        assert (x.track_id, x.appearances, x.face, x.shots, x.person, x.nearest, x.distance) \
-            == (y.track_id, y.appearances, y.face, y.shots, y.person, y.nearest, y.distance)
+        assert (x.track_id, x.appearances, x.face, x.shots, x.person, x.nearest, x.distance,
+                x.detail) == (y.track_id, y.appearances, y.face, y.shots, y.person, y.nearest,
+                              y.distance, y.detail)
         assert x.embeddings.dtype == np.float32 and np.array_equal(x.embeddings, y.embeddings)
 
 
@@ -74,6 +79,29 @@ def test_a_record_round_trips_exactly(memory: MemoryStore) -> None:
     assert [(s.video, s.etag, s.embedder, s.tracks) for s in memory.videos()] == [
         ("dir/a b é.mp4", "etag-1", "dlib-resnet", 3)]
     assert memory.tracks_of("bush") == [("dir/a b é.mp4", "0")]
+
+
+def test_a_database_made_before_track_details_is_read_and_written(tmp_path: Path) -> None:
+    """A memory.db of the first release (no `detail` column) gets it when opened: its
+    records read with no detail, new ones keep theirs."""
+    import sqlite3
+
+    old_schema = sqlite_memory.SCHEMA.replace("    detail TEXT,\n", "")
+    assert "detail" not in old_schema
+    with sqlite3.connect(tmp_path / "memory.db") as db:
+        db.executescript(old_schema)
+        db.execute("INSERT INTO memory_videos VALUES ('old.mp4', 'e', 0, 1, 0, 'd', 'a', "
+                   "'dlib-resnet', 1)")
+        db.execute("INSERT INTO memory_tracks VALUES ('old.mp4', 0, '0', NULL, NULL, NULL, "
+                   "'[[0, 500]]', '', '[[0, \"\"]]', ?)", (np.zeros(128, "<f4").tobytes(),))
+    memory = SqliteMemory(tmp_path / "memory.db")
+    found = memory.get("old.mp4")
+    assert found is not None and found.tracks[0].detail is None
+    stored = video("new.mp4", "e", [track("0", 2, 1)])
+    assert memory.remember(stored)
+    again = memory.get("new.mp4")
+    assert again is not None
+    same(again, stored)
 
 
 def test_the_same_content_adds_nothing_and_new_content_replaces(memory: MemoryStore) -> None:

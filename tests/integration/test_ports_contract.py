@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import numpy as np
 import pytest
 from botocore.config import Config
 
@@ -48,6 +49,8 @@ from facereel.ports.objectstore.s3_events import S3ObjectEvent, parse_s3_event
 from facereel.ports.queue import Body, DeadLetter, Queue, QueueDepth
 from facereel.ports.queue.sqlite import SqliteQueue
 from facereel.ports.queue.sqs import QueueError, SqsQueue, make_sqs_client
+from facereel.ports.strangers import Group, StrangerPoint, StrangersConflictError, StrangerState
+from facereel.ports.strangers.objects import ObjectStrangerStore
 from tests.support import provisioned
 from tests.support.servers import MotoServer, SeaweedServer, free_port
 
@@ -226,6 +229,32 @@ def test_delete_and_missing_objects(store: ObjectStore, tmp_path: Path) -> None:
         store.download("a/b/gone.mp4", target)
     assert not target.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out")] == []
+
+
+def test_the_grouping_of_strangers_is_written_only_over_the_version_read(
+        store: ObjectStore) -> None:
+    """StrangerStore (ports/strangers) on each object store: nothing at first, a round trip,
+    and a write based on another version than the stored one changes nothing."""
+    strangers = ObjectStrangerStore(store, f"{unique('strangers')}/strangers.json")
+    assert strangers.load() == (None, "")
+    state = StrangerState("dlib-resnet", {"a.mp4": ("etag", 1)})
+    point = StrangerPoint("a.mp4", "etag", "7.1", 3, "a/etag/part-0000.zip/t.jpg",
+                          np.arange(128, dtype=np.float32))
+    state.points[point.ref] = point
+    state.groups["3f1c2a9b8d7e"] = Group([point.ref], pinned=True)
+    version = strangers.save(state, "")
+    loaded, read_at = strangers.load()
+    assert loaded is not None and read_at == version
+    assert (loaded.groups, loaded.videos) == (state.groups, state.videos)
+    assert np.array_equal(loaded.points[point.ref].vector, point.vector)
+    with pytest.raises(StrangersConflictError):
+        strangers.save(state, "")  # based on none: there is one now
+    state.videos["b.mp4"] = ("etag-b", 0)  # (a version is the content's hash)
+    newer = strangers.save(state, version)
+    with pytest.raises(StrangersConflictError):
+        strangers.save(state, version)  # based on a version overwritten since
+    assert strangers.load()[1] == newer
+
 
 
 class _RecordingClient:

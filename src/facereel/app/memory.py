@@ -6,17 +6,24 @@ update the index snapshot, and say how much is remembered. Callers write the aud
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
+from facereel.app.relabel import Relabelled, relabel
+from facereel.app.strangers import Named, Strangers
 from facereel.config import Settings
 from facereel.core.embedders import embedder_dim
+from facereel.core.gallery import Gallery
 from facereel.core.types import FloatArray
 from facereel.errors import FacereelError
 from facereel.memory.forget import Forgotten, forget_person, forget_video
 from facereel.memory.indexer import IndexReport, update_index
+from facereel.memory.relearn import Relearned, Rules, relearn
 from facereel.memory.search import Match, Searcher, tail
 from facereel.pipeline.wiring import Ports
+from facereel.ports.gallery import GalleryStore
+from facereel.ports.metadata import MetadataLookup
 
 MAX_THRESHOLD = 2.0  # unit vectors are at most 2 apart
 
@@ -63,9 +70,38 @@ class FaceMemory:
                              self.searcher, name, self.settings.recognition.threshold)
 
     def update_index(self) -> IndexReport:
+        """The index snapshot brought up to date, then the strangers regrouped (the same
+        single writer)."""
         embedder = self.settings.recognition.embedder
-        return update_index(self.ports.memory, self.ports.stage1, embedder,
-                            embedder_dim(embedder), self.settings.memory.memory_retention_days)
+        report = update_index(self.ports.memory, self.ports.stage1, embedder,
+                              embedder_dim(embedder), self.settings.memory.memory_retention_days)
+        report.groups = len(self.strangers.refresh().groups)
+        return report
+
+    @cached_property
+    def strangers(self) -> Strangers:
+        return Strangers(self.ports, self.settings)
+
+    def name_group(self, group_id: str, person: str, force: bool = False) -> Named:
+        """Enrol a group of strangers as `person`; republish the results that change."""
+        return self.strangers.name(group_id, person, force, self.relearn)
+
+    def rules(self) -> Rules:
+        recognition = self.settings.recognition
+        return Rules(recognition.match_policy(), recognition.recognize_options().appearance_gap_s,
+                     MetadataLookup(self.ports.metadata))
+
+    def relearn(self, gallery: Gallery | None = None) -> Relearned:
+        """Republish the past results that `gallery` (default: the current one) changes."""
+        current = gallery if gallery is not None else self.ports.gallery.load().gallery
+        return relearn(self.ports, current, self.rules())
+
+    def relabel(self, old: str, new: str, merge: bool = False,
+                store: GalleryStore | None = None) -> Relabelled:
+        """Rename `old` to `new` (or merge `old` into `new`), then republish what changes."""
+        faces, moved, gallery = relabel(store or self.ports.gallery, self.ports.metadata,
+                                        old, new, merge)
+        return Relabelled(new, faces, moved, self.relearn(gallery))
 
     def status(self) -> dict[str, object]:
         """How much is remembered, and how far the index snapshot is behind."""

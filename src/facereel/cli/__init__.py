@@ -1,8 +1,8 @@
 """The `facereel` command line: a thin adapter that parses input, builds Settings, calls the
 library. Commands live by topic: `recognition` (recognize, enroll, gallery, metadata, grade),
-`pipeline` (up, watch, worker, app-worker, status, workload, provision), `browse` (results,
-videos, dead-letters), `memory` (search, forget, memory index/reembed/status) and `models`
-(prepare).
+`people` (gallery rename/merge), `pipeline` (up, watch, worker, app-worker, status, workload,
+provision), `browse` (results, videos, dead-letters), `memory` (search, forget, memory
+index/reembed/status), `strangers` (strangers, name/merge/split) and `models` (prepare).
 
 The contract of `recognize --json` (one JSON object per input on stdout) is relied on by scripts.
 """
@@ -16,7 +16,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperOption
 
-from facereel.cli import browse, memory, models, pipeline, recognition
+from facereel.cli import browse, memory, models, people, pipeline, recognition, strangers
 from facereel.cli.common import err
 from facereel.errors import FacereelError
 
@@ -36,9 +36,11 @@ _flags_take_no_value()
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Who is in this video? Recognize faces in videos and images.")
 recognition.register(app)
+people.register(recognition.gallery_app)
 pipeline.register(app)
 browse.register(app)
 memory.register(app)
+strangers.register(app)
 models.register(app)
 
 

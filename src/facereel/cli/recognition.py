@@ -18,6 +18,7 @@ from facereel.cli.common import (
     out,
     settings_from,
 )
+from facereel.cli.people import relearned
 from facereel.config import Settings
 from facereel.errors import FacereelError
 from facereel.ports.metadata import read_people_json
@@ -158,13 +159,17 @@ def enroll(
                                                     target) as audit:
             outcomes, snapshot = _enrol_all(settings, store, batches, force)
             audit["enrolled"] = sum(o.ok for o in outcomes)
+            learned = relearned(settings, snapshot.gallery, gallery is None
+                                and any(o.ok for o in outcomes))
+            audit["republished"] = learned
     except FacereelError as exc:
         raise fail(exc) from exc
     for o in outcomes:
         mark = "[green]ok[/green]" if o.ok else "[red]skipped[/red]"
         out.print(f"{mark} {o.person} <- {o.image}: {o.message}")
     result = snapshot.gallery
-    out.print(f"{store.describe()}: {len(result.people)} people, {len(result)} faces")
+    out.print(f"{store.describe()}: {len(result.people)} people, {len(result)} faces; "
+              f"republished {learned} results")
     if not any(o.ok for o in outcomes):
         raise typer.Exit(code=1)
 
@@ -199,11 +204,13 @@ def gallery_import(
         settings = settings_from(gallery=gallery, data_dir=data_dir)
         incoming = open_gallery(settings, file)
         store = gallery_of(settings, gallery)
-        _, snapshot = store.update(lambda current: current.merge(incoming))
+        added, snapshot = store.update(lambda current: current.merge(incoming))
+        learned = relearned(settings, snapshot.gallery, gallery is None and added > 0)
     except FacereelError as exc:
         raise fail(exc) from exc
     out.print(f"imported {len(incoming.people)} people ({len(incoming)} faces) into "
-              f"{store.describe()}: now {len(snapshot.gallery.people)} people")
+              f"{store.describe()}: now {len(snapshot.gallery.people)} people; republished "
+              f"{learned} results")
 
 
 def gallery_list(gallery: GalleryOpt = None, data_dir: DataDirOpt = None) -> None:

@@ -423,6 +423,10 @@ class MemorySettings(BaseModel):
                                          "run `facereel memory index`)")
     audit_log: Path | None = Field(None, description="JSON-lines audit log of searches, "
                                    "forgetting and enrolment (default DATA_DIR/audit.log)")
+    strangers_eps: float = Field(0.5, gt=0, le=2, description="strangers are grouped when "
+                                 "their faces are this close (median embeddings, Euclidean)")
+    strangers_min_tracks: int = Field(3, ge=2, description="face tracks a group of strangers "
+                                      "needs around a core track (the track included)")
 
 
 SECTIONS: dict[str, type[BaseModel]] = {

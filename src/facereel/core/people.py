@@ -58,30 +58,44 @@ def summarize(tracks: list[Track], gallery: Gallery, policy: MatchPolicy, gap_s:
               presence_score: float = 0.0) -> Summary:
     """People and strangers among `tracks`; a track counts as a face only if one of its
     detections reached `presence_score` (0..1, the detector's own threshold)."""
-    by_person: dict[str, list[Track]] = {}
-    strangers: list[tuple[str, Track, Decision]] = []
+    decided = decide_tracks(tracks, gallery, policy, presence_score)
+    return summarize_decided(decided, gallery, gap_s, metadata, face_of)
+
+
+def decide_tracks(tracks: list[Track], gallery: Gallery, policy: MatchPolicy,
+                  presence_score: float = 0.0) -> list[DecidedTrack]:
+    """Every face track (split where it changed person) with who it is, in order."""
     decided: list[DecidedTrack] = []
     for track_id, track in _parts(tracks, policy.threshold):
         # weak detections help follow a face through hard frames, but a track that never
         # scored as a confident face is more likely a texture than a person
         if not track.embeddings or max(o.score for o in track.observations) < presence_score:
             continue
-        decision = decide(gallery, track.embeddings, policy)
-        decided.append(DecidedTrack(track_id, track, decision))
-        if decision.person is None:
-            strangers.append((track_id, track, decision))
+        decided.append(DecidedTrack(track_id, track, decide(gallery, track.embeddings, policy)))
+    return decided
+
+
+def summarize_decided(decided: list[DecidedTrack], gallery: Gallery, gap_s: float,
+                      metadata: MetadataLookup | None = None,
+                      face_of: FaceLocator | None = None) -> Summary:
+    """People and strangers of tracks already decided: what a result document lists (also
+    how the face memory rebuilds a result when the gallery changed, `memory.relearn`)."""
+    by_person: dict[str, list[Track]] = {}
+    strangers: list[DecidedTrack] = []
+    for item in decided:
+        if item.decision.person is None:
+            strangers.append(item)
         else:
-            by_person.setdefault(decision.person, []).append(track)
+            by_person.setdefault(item.decision.person, []).append(item.track)
     people = [_person(name, group, gallery, gap_s, metadata) for name, group in by_person.items()]
     if face_of is not None:
         for person in people:
             person.face = face_of(by_person[person.person])
     people.sort(key=lambda p: (-p.frames, -p.similarity, p.person))
-    unknown = [_stranger(tid, track, decision, gap_s, face_of)
-               for tid, track, decision in strangers]
+    unknown = [_stranger(s.track_id, s.track, s.decision, gap_s, face_of) for s in strangers]
     unknown.sort(key=lambda s: (s.first_ms, s.track_id))
-    return Summary(people, count_strangers([track for _, track, _ in strangers]),
-                   faces=bool(people or strangers), strangers=unknown, decided=decided)
+    return Summary(people, count_strangers([s.track for s in strangers]),
+                   faces=bool(people or strangers), strangers=unknown, decided=list(decided))
 
 
 def _parts(tracks: list[Track], threshold: float) -> list[tuple[str, Track]]:

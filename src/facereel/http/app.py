@@ -18,6 +18,7 @@ from facereel.http.routes_memory import router as memory_router
 from facereel.http.routes_misc import public_router
 from facereel.http.routes_misc import router as misc_router
 from facereel.http.routes_people import router as people_router
+from facereel.http.routes_strangers import router as strangers_router
 from facereel.http.routes_videos import router as videos_router
 from facereel.http.services import Services
 
@@ -58,7 +59,7 @@ def create_app(services: Services) -> FastAPI:
     app.include_router(public_router)
     # browse first: its `/v1/results/` is the listing, not the result of a video named ""
     for router in (browse_router, videos_router, images_router, people_router, enrol_router,
-                   memory_router, misc_router):
+                   memory_router, strangers_router, misc_router):
         app.include_router(router, dependencies=[Depends(authenticate)])
 
     @app.middleware("http")

@@ -1,11 +1,12 @@
 """API keys, their scopes, and browser sessions.
 
 Keys have scopes (`FACEREEL_API_KEYS=k1:read,k2:write,k3:admin`): `read` may GET, `write`
-may also upload, enrol and edit people, `admin` may also search the face memory and forget
-(both reach every face ever seen). A bare key is `write`: what every key could do before
-scopes existed. With no key configured the API is open (loopback only) and everything is
-allowed. `route_scope` says what each route needs; the guard checks it before reading a
-body, and every route checks it again.
+may also upload, enrol and edit people (naming, merging and splitting groups of strangers),
+`admin` may also search the face memory, forget and list the strangers (they reach every
+face ever seen). A bare key is `write`: what every key could do before scopes existed.
+With no key configured the API is open (loopback only) and everything is allowed.
+`route_scope` says what each route needs; the guard checks it before reading a body, and
+every route checks it again.
 
 Scripts send `Authorization: Bearer <key>`. The web page exchanges a key at `POST /v1/session`
 for a session: a random token (in an http-only, same-site cookie) that this server remembers
@@ -105,7 +106,8 @@ class Sessions:
             self._sessions.pop(token, None)
 
 
-ADMIN_ROUTES = {("POST", "/v1/search"), ("POST", "/v1/forget")}
+# search, forget and the listing of strangers reach every face ever seen
+ADMIN_ROUTES = {("POST", "/v1/search"), ("POST", "/v1/forget"), ("GET", "/v1/strangers")}
 READ_METHODS = {"GET", "HEAD"}
 
 

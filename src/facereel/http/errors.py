@@ -22,7 +22,8 @@ STATUS_CODES = {
     "invalid_key": 400, "invalid_request": 400, "bad_metadata": 400,
     "unsupported_type": 415, "not_media": 415, "wrong_extension": 415, "empty_file": 400,
     "too_large": 413, "timeout": 504, "embedder_mismatch": 409,
-    "read_only_gallery": 409, "gallery_conflict": 409,
+    "read_only_gallery": 409, "gallery_conflict": 409, "exists": 409,
+    "matches_other_person": 409, "strangers_conflict": 409, "invalid_name": 400,
     "storage_full": 507, "storage_denied": 503, "storage_unreachable": 503,
 }
 

@@ -107,6 +107,9 @@ async def _audited_enrol(svc: Services, request: Request, name: str, photos: lis
     with svc.audit.audited(caller(request), "api", "enrol", target) as audit:
         answer = await run_in_threadpool(_enrol, svc, name, photos, force)
         audit["enrolled"] = answer["enrolled"]
+        # the past results the new faces change, republished from the face memory
+        answer["republished"] = (await run_in_threadpool(svc.memory.relearn)).republished
+        audit["republished"] = answer["republished"]
     return answer
 
 

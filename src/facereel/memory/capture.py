@@ -13,7 +13,7 @@ import numpy as np
 from facereel.core.faces import FaceModels
 from facereel.core.people import DecidedTrack, merge_spans, to_ms
 from facereel.core.tracking import Track
-from facereel.ports.memory import Shot, TrackMemory, VideoMemory
+from facereel.ports.memory import Shot, TrackDetail, TrackMemory, VideoMemory
 
 Crops = Mapping[int, Sequence[tuple[float, str]]]  # track id -> (shot time, crop key)
 
@@ -55,7 +55,15 @@ def track_memory(decided: DecidedTrack, crops: Sequence[tuple[float, str]],
         shots=shots,
         embeddings=np.asarray(track.embeddings, dtype=np.float32),
         person=decision.person, nearest=decision.nearest,
-        distance=None if distance is None else float(distance))
+        distance=None if distance is None else float(distance), detail=track_detail(track))
+
+
+def track_detail(track: Track) -> TrackDetail:
+    """What its result entry is made of besides embeddings (see `TrackDetail`)."""
+    best = max(track.observations, key=lambda o: o.score)
+    return TrackDetail(seen=sorted({to_ms(o.time_s) for o in track.observations}),
+                       spans=[(to_ms(a), to_ms(b)) for a, b in track.all_spans()],
+                       box=best.box, score=float(best.score))
 
 
 def _shot_times(track: Track) -> list[float]:

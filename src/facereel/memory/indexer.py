@@ -43,6 +43,7 @@ class IndexReport:
     videos: int = 0
     cursor: int = 0
     pruned: int = 0  # changes pruned from the memory's feed
+    groups: int = 0  # groups of strangers after regrouping (`memory.strangers`)
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, object]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -58,6 +59,34 @@ class Shot:
     crop: str
 
 
+@dataclass(frozen=True, slots=True)
+class TrackDetail:
+    """What a result document says of a track besides its embeddings, so a result can be
+    rebuilt from the memory alone (`memory.relearn`): when it was seen (every analysed frame,
+    ms), its unmerged spans on screen (the last is its current run) and its surest
+    detection's box and score. Records remembered before it existed have none."""
+
+    seen: list[int]
+    spans: list[tuple[int, int]]
+    box: tuple[int, int, int, int]
+    score: float
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"seen": self.seen, "spans": [list(s) for s in self.spans],
+                "box": list(self.box), "score": self.score}
+
+    @classmethod
+    def from_doc(cls, doc: Any) -> TrackDetail | None:
+        if doc is None:
+            return None
+        box = [int(v) for v in doc["box"]]
+        if len(box) != 4 or not doc["spans"]:
+            raise ValueError("a track detail needs a box of 4 numbers and spans")
+        return cls(seen=[int(t) for t in doc["seen"]],
+                   spans=[(int(a), int(b)) for a, b in doc["spans"]],
+                   box=(box[0], box[1], box[2], box[3]), score=float(doc["score"]))
+
+
 @dataclass(slots=True)
 class TrackMemory:
     track_id: str  # as the video's result names it (`7`, `7.1`)
@@ -68,6 +97,7 @@ class TrackMemory:
     person: str | None = None  # who recognition matched it to (None: a stranger)
     nearest: str | None = None  # the nearest enrolled person at the time (None: nobody)
     distance: float | None = None  # median distance over the shots to `nearest`
+    detail: TrackDetail | None = None  # None in records made before it was kept
 
 
 @dataclass(slots=True)
@@ -154,10 +184,23 @@ def vectors_from_bytes(raw: bytes, rows: int) -> FloatArray:
 
 
 def track_doc(track: TrackMemory) -> dict[str, Any]:
-    return {"track_id": track.track_id, "person": track.person, "nearest": track.nearest,
-            "distance": track.distance, "appearances": [list(a) for a in track.appearances],
-            "face": track.face, "shots": [[s.at_ms, s.crop] for s in track.shots],
-            "embeddings": encode_vectors(track.embeddings)}
+    doc: dict[str, Any] = {
+        "track_id": track.track_id, "person": track.person, "nearest": track.nearest,
+        "distance": track.distance, "appearances": [list(a) for a in track.appearances],
+        "face": track.face, "shots": [[s.at_ms, s.crop] for s in track.shots],
+        "embeddings": encode_vectors(track.embeddings)}
+    if track.detail is not None:
+        doc["detail"] = track.detail.to_doc()
+    return doc
+
+
+def detail_text(detail: TrackDetail | None) -> str | None:
+    """A track's detail as stores without a document column keep it (JSON; None: none)."""
+    return None if detail is None else json.dumps(detail.to_doc(), separators=(",", ":"))
+
+
+def detail_of(text: str | None) -> TrackDetail | None:
+    return None if not text else TrackDetail.from_doc(json.loads(text))
 
 
 def track_from(doc: Any) -> TrackMemory:
@@ -174,7 +217,8 @@ def track_from(doc: Any) -> TrackMemory:
         shots=[Shot(int(at), str(crop)) for at, crop in shots],
         embeddings=decode_vectors(str(doc["embeddings"]), len(shots)),
         person=_optional(doc, "person"), nearest=_optional(doc, "nearest"),
-        distance=None if distance is None else float(distance))
+        distance=None if distance is None else float(distance),
+        detail=TrackDetail.from_doc(doc.get("detail")))
 
 
 def _text(doc: dict[str, Any], name: str) -> str:

@@ -44,6 +44,8 @@ from facereel.ports.memory import (
     TrackMemory,
     VideoMemory,
     VideoSummary,
+    detail_of,
+    detail_text,
     vectors_from_bytes,
 )
 from facereel.ports.metadata.dynamodb import from_dynamo, to_dynamo
@@ -263,7 +265,8 @@ def _track_items(pk: str, sk: str, track: TrackMemory) -> list[Item]:
                       "vectors": vectors}
         if chunk == 0:  # what describes the whole track
             item.update(to_dynamo({"appearances": json.dumps(track.appearances),
-                                   "face": track.face, "distance": track.distance}))
+                                   "face": track.face, "distance": track.distance,
+                                   "detail": detail_text(track.detail)}))
             item.update({k: v for k, v in (("person", track.person),
                                            ("nearest", track.nearest)) if v is not None})
         items.append(item)
@@ -294,4 +297,5 @@ def _track(chunks: list[Item]) -> TrackMemory:
         appearances=[(int(a), int(b)) for a, b in json.loads(first["appearances"])],
         face=str(first.get("face") or ""), shots=shots, embeddings=np.vstack(blocks),
         person=first.get("person"), nearest=first.get("nearest"),
-        distance=None if distance is None else float(distance))
+        distance=None if distance is None else float(distance),
+        detail=detail_of(first.get("detail")))

@@ -22,6 +22,8 @@ from facereel.ports.memory import (
     TrackMemory,
     VideoMemory,
     VideoSummary,
+    detail_of,
+    detail_text,
     vectors_from_bytes,
 )
 from facereel.ports.sqlite_db import SqliteDatabase
@@ -49,6 +51,7 @@ CREATE TABLE IF NOT EXISTS memory_tracks (
     face TEXT NOT NULL,
     shots TEXT NOT NULL,
     embeddings BLOB NOT NULL,
+    detail TEXT,
     PRIMARY KEY (video, position)
 );
 CREATE INDEX IF NOT EXISTS memory_tracks_person ON memory_tracks(person);
@@ -58,13 +61,22 @@ CREATE TABLE IF NOT EXISTS memory_changes (
     at REAL NOT NULL
 );
 """
-TRACK_COLUMNS = ("track_id, person, nearest, distance, appearances, face, shots, embeddings")
+TRACK_COLUMNS = ("track_id, person, nearest, distance, appearances, face, shots, embeddings, "
+                 "detail")
 
 
 class SqliteMemory:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._database = SqliteDatabase(self.path, SCHEMA)
+        self._add_detail_column()
+
+    def _add_detail_column(self) -> None:
+        """Databases made before tracks kept their detail get the column (empty)."""
+        with self._database.transaction(immediate=True) as db:
+            columns = {row[1] for row in db.execute("PRAGMA table_info(memory_tracks)")}
+            if "detail" not in columns:
+                db.execute("ALTER TABLE memory_tracks ADD COLUMN detail TEXT")
 
     def describe(self) -> str:
         return f"sqlite database {self.path}"
@@ -91,7 +103,7 @@ class SqliteMemory:
                written: float) -> None:
         db.execute("DELETE FROM memory_tracks WHERE video = ?", (memory.video,))
         db.executemany(f"INSERT INTO memory_tracks (video, position, {TRACK_COLUMNS}) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        [(memory.video, n, *_track_row(t)) for n, t in enumerate(memory.tracks)])
         seq = _change(db, memory.video)
         db.execute("INSERT OR REPLACE INTO memory_videos VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -161,15 +173,17 @@ def _track_row(track: TrackMemory) -> tuple[Any, ...]:
     vectors = np.ascontiguousarray(track.embeddings, dtype="<f4")
     return (track.track_id, track.person, track.nearest, track.distance,
             json.dumps([list(a) for a in track.appearances]), track.face,
-            json.dumps([[s.at_ms, s.crop] for s in track.shots]), vectors.tobytes())
+            json.dumps([[s.at_ms, s.crop] for s in track.shots]), vectors.tobytes(),
+            detail_text(track.detail))
 
 
 def _track(row: tuple[Any, ...]) -> TrackMemory:
-    track_id, person, nearest, distance, appearances, face, shots, blob = row
+    track_id, person, nearest, distance, appearances, face, shots, blob, detail = row
     shot_list = [Shot(int(at), str(crop)) for at, crop in json.loads(shots)]
     return TrackMemory(track_id=str(track_id),
                        appearances=[(int(a), int(b)) for a, b in json.loads(appearances)],
                        face=str(face), shots=shot_list,
                        embeddings=vectors_from_bytes(bytes(blob), len(shot_list)),
                        person=person, nearest=nearest,
-                       distance=None if distance is None else float(distance))
+                       distance=None if distance is None else float(distance),
+                       detail=detail_of(detail))
