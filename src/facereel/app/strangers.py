@@ -76,9 +76,12 @@ class Strangers:
         fresh = state is None or state.embedder != embedder
         if state is None or fresh:
             state = StrangerState(embedder)
-        changed = update_points(state, self.ports.memory) or fresh
-        if changed:
-            regroup(state, self.grouping())
+        grouping = self.grouping()
+        made_with = (grouping.eps, grouping.min_tracks)
+        changed = update_points(state, self.ports.memory) or fresh or state.grouping != made_with
+        if changed:  # new faces, or other settings (FACEREEL_STRANGERS_EPS/_MIN_TRACKS)
+            regroup(state, grouping)
+            state.grouping = made_with
         return state, etag, changed
 
     def refresh(self) -> StrangerState:

@@ -58,6 +58,7 @@ class StrangerState:
     videos: dict[str, tuple[str, int]] = field(default_factory=dict)  # -> (etag, version)
     points: dict[TrackRef, StrangerPoint] = field(default_factory=dict)
     groups: dict[str, Group] = field(default_factory=dict)
+    grouping: tuple[float, int] | None = None  # (eps, min tracks) the groups were made with
 
     def grouped(self) -> set[TrackRef]:
         return {ref for group in self.groups.values() for ref in group.members}
@@ -68,7 +69,8 @@ class StrangerState:
                 "points": [[p.video, p.etag, p.track_id, p.faces, p.face,
                             encode_vectors(p.vector[None, :])] for p in self.points.values()],
                 "groups": {gid: {"members": [list(m) for m in g.members], "pinned": g.pinned}
-                           for gid, g in self.groups.items()}}
+                           for gid, g in self.groups.items()},
+                "grouping": list(self.grouping) if self.grouping else None}
 
     @classmethod
     def from_doc(cls, doc: Any) -> StrangerState:
@@ -83,10 +85,18 @@ class StrangerState:
                        {p.ref: p for p in points},
                        {str(gid): Group([(str(a), str(b)) for a, b in g["members"]],
                                         bool(g.get("pinned", False)))
-                        for gid, g in doc["groups"].items()})
+                        for gid, g in doc["groups"].items()},
+                       _grouping(doc.get("grouping")))
         except (KeyError, TypeError, ValueError) as exc:
             raise FacereelError(f"a malformed grouping of strangers ({exc})",
                                 "bad_strangers") from exc
+
+
+def _grouping(value: Any) -> tuple[float, int] | None:
+    if value is None:  # a grouping saved before its parameters were
+        return None
+    eps, min_tracks = value
+    return float(eps), int(min_tracks)
 
 
 class StrangerStore(Protocol):
