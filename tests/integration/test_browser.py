@@ -477,31 +477,13 @@ def test_strangers_view_renders_groups_and_sends_the_contracts_bodies(
                 {"tracks": [{"video": "b.mp4", "track_id": "0"}]}) in sent
 
 
-def test_strangers_view_says_when_the_server_does_not_group_them(
-        chromium: str, service: HttpService) -> None:
-    """Against a server without the strangers routes (404): one clear line, nothing broken."""
-    from playwright.sync_api import expect
-
-    with service.client() as client:
-        if client.get("/v1/strangers").status_code != 404:
-            pytest.skip("this server groups strangers")
-    with logged_in(chromium, service) as page:
-        page.click('#views [data-view="strangers"]')
-        expect(page.locator("#strangers-missing")).to_have_text(
-            "Strangers are not grouped on this server.")
-        expect(page.locator("#strangers-error")).to_be_empty()
-        expect(page.locator("#strangers-merge")).to_be_disabled()
-
-
 def test_strangers_view_names_a_real_group(chromium: str, service: HttpService,
                                            clips: dict[str, Path]) -> None:
-    """With the strangers backend: a clip whose person is no longer enrolled leaves a group
+    """A clip whose person is no longer enrolled leaves a group
     of unknown faces; naming it from the page enrols them and updates the clip's result.
     (test_1's person, whom no other test here enrols again.)"""
     from playwright.sync_api import expect
 
-    pytest.importorskip("facereel.http.routes_strangers",
-                        reason="the strangers backend (GET /v1/strangers) is not in this build")
     clip, name = "test_1", "Someone Named"
     video = f"{clip}.mp4"
     with service.client() as client:
