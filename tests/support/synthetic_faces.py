@@ -57,4 +57,5 @@ def faces_of(centres: FloatArray, rng: np.random.Generator) -> FloatArray:
     """A new face of each given centre (a query the gallery has not seen)."""
     length = rng.uniform(*FACE_NOISE, size=(len(centres), 1))
     direction = rng.normal(size=centres.shape) / np.sqrt(DIM)
-    return (centres + direction * length).astype(np.float32)
+    faces: FloatArray = (centres + direction * length).astype(np.float32)
+    return faces
