@@ -55,6 +55,10 @@ class AutoIndex:
         return self.inner.kind
 
     @property
+    def exact(self) -> bool:
+        return self.inner.exact
+
+    @property
     def dim(self) -> int:
         return self.inner.dim
 

@@ -59,10 +59,12 @@ class VectorIndex(Protocol):
       true k nearest; approximate ones may miss some (their recall is measured in
       bench/index.py), but every distance they answer is the true distance of that id.
     - `export()` / the backend's `restore(data)`: a round trip that answers as before.
+    - `exact`: whether `search` always answers the true k nearest.
     """
 
     kind: str
     dim: int
+    exact: bool
 
     def __len__(self) -> int: ...
 

@@ -32,6 +32,7 @@ SCAN_ELEMENTS = 1 << 21  # partial distances per block: with their ranks, ~24 MB
 
 class ExactIndex:
     kind = KIND
+    exact = True
 
     def __init__(self, dim: int) -> None:
         self.dim = dim

@@ -88,6 +88,7 @@ def lists_for(count: int) -> int:
 
 class FaissIvfIndex:
     kind = KIND
+    exact = False
 
     def __init__(self, centroids: FloatArray, nprobe: int = NPROBE, threads: int = 1) -> None:
         faiss = _faiss()
