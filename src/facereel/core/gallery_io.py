@@ -234,9 +234,13 @@ def read_gallery_file(path: Path, embedder: str, dim: int) -> Gallery:
             "compared, so they were not imported",
             "embedder_mismatch",
         )
+    # each person's vectors together, people in order of first appearance, in one copy
+    first: dict[str, int] = {}
+    for name in names:
+        first.setdefault(name, len(first))
+    order = np.argsort([first[name] for name in names], kind="stable")
     gallery = Gallery(embedder, dim)
-    for name in dict.fromkeys(names):
-        gallery.add(name, vectors[[i for i, n in enumerate(names) if n == name]])
+    gallery.extend([names[i] for i in order.tolist()], vectors[order])
     return gallery
 
 

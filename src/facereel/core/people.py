@@ -164,8 +164,7 @@ def _part(track: Track, start: float, end: float, first_shot: int, end_shot: int
 def _person(name: str, tracks: list[Track], gallery: Gallery, gap_s: float,
             metadata: MetadataLookup | None) -> PersonResult:
     embeddings = [e for t in tracks for e in t.embeddings]
-    column = gallery.people.index(name)
-    distance = float(np.median(gallery.person_distances(np.asarray(embeddings))[:, column]))
+    distance = float(np.median(gallery.distances_to(name, np.asarray(embeddings))))
     observations: list[Observation] = [o for t in tracks for o in t.observations]
     best = max(observations, key=lambda o: o.score)
     spans = [span for t in tracks for span in t.all_spans()]
