@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from facereel.core.index import auto, exact
 from facereel.core.types import FloatArray
 from facereel.memory import vectors
 from facereel.memory.indexer import update_index
@@ -35,7 +36,7 @@ def record(name: str, faces: FloatArray) -> VideoMemory:
 
 
 def test_the_block_search_is_exact(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(vectors, "SCAN_ELEMENTS", 5000)  # many small blocks
+    monkeypatch.setattr(exact, "SCAN_ELEMENTS", 5000)  # many small blocks
     data, queries = unit(3000), unit(4)
     index = vectors.new_index(128)
     index.add(np.arange(3000) * 7, data)
@@ -84,3 +85,21 @@ def test_the_writer_is_incremental_and_searches_add_the_tail(
     second = update_index(memory, objects, "dlib-resnet", 128)
     assert not second.rebuilt and second.videos == 2 and second.vectors == 6
     assert second.changed == 3 and second.cursor == memory.horizon()  # a, b, c
+
+
+def test_the_snapshot_index_turns_approximate_as_it_grows(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past EXACT_MAX vectors the memory's index is FAISS's IVF (the ann extra), and its
+    snapshot bytes reopen as that index, answering as before."""
+    monkeypatch.setattr(auto, "EXACT_MAX", 2000)
+    data = unit(6000)
+    index = vectors.new_index(128)
+    index.add(np.arange(1500), data[:1500])
+    assert index.exact
+    index.add(np.arange(1500, 6000), data[1500:])
+    assert (index.kind, index.exact) == ("faiss-ivf", False)
+    found = index.search(data[:50], 1)
+    assert (found.ids[:, 0] == np.arange(50)).mean() >= 0.9  # its own vector, nearly always
+    again = vectors.index_from_bytes(vectors.index_to_bytes(index), 128)
+    assert again.kind == "faiss-ivf"
+    assert np.array_equal(again.search(data[:50], 1).ids, found.ids)

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from facereel.core.index import AutoIndex
 from facereel.memory.vectors import (
-    ExactVectors,
     IndexDataError,
     index_from_bytes,
     index_to_bytes,
@@ -61,7 +61,7 @@ class Snapshot:
     next_id: int = 0
     videos: dict[str, Indexed] = field(default_factory=dict)
     applied: set[tuple[int, str]] = field(default_factory=set)  # changes above `cursor`
-    index: ExactVectors = field(init=False)
+    index: AutoIndex = field(init=False)
     _lookup: tuple[npt.NDArray[np.int64], list[str]] | None = field(default=None, init=False,
                                                                     repr=False)
 
