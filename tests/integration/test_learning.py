@@ -263,3 +263,26 @@ def test_renaming_and_merging_people_republish(world: World, no_video: None) -> 
     clash = world.client.post("/v1/people/Donald/rename", json={"name": "Morgan Freeman"},
                               headers=WRITER)
     assert clash.status_code == 409
+
+
+def test_a_change_of_one_person_decides_only_the_videos_near_them(
+        world: World, no_video: None) -> None:
+    """With the index snapshot written, a relearn for one person reads only the videos with
+    a shot within reach of their faces (threshold + clear slack + clear margin), not the
+    whole memory; it finds what a relearn of everything finds."""
+    from facereel.app.memory import FaceMemory
+
+    code, _, err = world.cli("memory", "index")
+    assert code == 0, err
+    memory = FaceMemory(world.ports, world.settings)
+    gallery = world.ports.gallery.load().gallery
+    everyone = memory.relearn(gallery)
+    biden = memory.relearn(gallery, ["president_biden"])  # test_1's person, enrolled
+    assert everyone.videos == len(list(world.ports.memory.videos()))
+    assert 1 <= biden.videos < everyone.videos
+    assert (everyone.republished, biden.republished) == (0, 0), "nothing changed"
+    policy = world.settings.recognition.match_policy()
+    reach = policy.threshold + policy.clear_slack + policy.clear_margin
+    near = memory.searcher.videos_near(gallery.vectors_of("president_biden"), reach)
+    assert "test_1.mp4" in near and len(near) == biden.videos
+    assert memory.relearn(gallery, ["nobody enrolled"]).videos == 0

@@ -5,6 +5,7 @@ update the index snapshot, and say how much is remembered. Callers write the aud
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -84,24 +85,34 @@ class FaceMemory:
 
     def name_group(self, group_id: str, person: str, force: bool = False) -> Named:
         """Enrol a group of strangers as `person`; republish the results that change."""
-        return self.strangers.name(group_id, person, force, self.relearn)
+        return self.strangers.name(group_id, person, force,
+                                   lambda gallery: self.relearn(gallery, [person]))
 
     def rules(self) -> Rules:
         recognition = self.settings.recognition
         return Rules(recognition.match_policy(), recognition.recognize_options().appearance_gap_s,
                      MetadataLookup(self.ports.metadata))
 
-    def relearn(self, gallery: Gallery | None = None) -> Relearned:
-        """Republish the past results that `gallery` (default: the current one) changes."""
+    def relearn(self, gallery: Gallery | None = None,
+                people: Sequence[str] | None = None) -> Relearned:
+        """Republish the past results that `gallery` (default: the current one) changes;
+        with `people` (those who changed), only the videos with a face near one of theirs."""
         current = gallery if gallery is not None else self.ports.gallery.load().gallery
-        return relearn(self.ports, current, self.rules())
+        videos = None
+        if people is not None:
+            policy = self.settings.recognition.match_policy()
+            reach = policy.threshold + policy.clear_slack + policy.clear_margin
+            vectors = np.vstack([current.vectors_of(name) for name in people]
+                                or [np.zeros((0, current.dim), dtype=np.float32)])
+            videos = self.searcher.videos_near(vectors, reach) if len(vectors) else []
+        return relearn(self.ports, current, self.rules(), videos)
 
     def relabel(self, old: str, new: str, merge: bool = False,
                 store: GalleryStore | None = None) -> Relabelled:
         """Rename `old` to `new` (or merge `old` into `new`), then republish what changes."""
         faces, moved, gallery = relabel(store or self.ports.gallery, self.ports.metadata,
                                         old, new, merge)
-        return Relabelled(new, faces, moved, self.relearn(gallery))
+        return Relabelled(new, faces, moved, self.relearn(gallery, [new]))
 
     def status(self) -> dict[str, object]:
         """How much is remembered, and how far the index snapshot is behind."""

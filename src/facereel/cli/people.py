@@ -4,6 +4,7 @@ and are written to the audit log."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -24,12 +25,13 @@ def face_memory(settings: Settings) -> FaceMemory:
     return FaceMemory(build_ports(settings.storage, settings.recognition.embedder), settings)
 
 
-def relearned(settings: Settings, gallery: Gallery, when: bool) -> int:
+def relearned(settings: Settings, gallery: Gallery, when: bool,
+              people: Sequence[str] | None = None) -> int:
     """How many past results `gallery` changed and were republished (none unless `when`:
-    the deployment's gallery changed)."""
+    the deployment's gallery changed); `people`: who changed, when known."""
     if not when:
         return 0
-    return face_memory(settings).relearn(gallery).republished
+    return face_memory(settings).relearn(gallery, people).republished
 
 
 def _relabel(old: str, new: str, merge: bool, data_dir: DataDirOpt) -> None:

@@ -160,7 +160,8 @@ def enroll(
             outcomes, snapshot = _enrol_all(settings, store, batches, force)
             audit["enrolled"] = sum(o.ok for o in outcomes)
             learned = relearned(settings, snapshot.gallery, gallery is None
-                                and any(o.ok for o in outcomes))
+                                and any(o.ok for o in outcomes),
+                                sorted({o.person for o in outcomes if o.ok}))
             audit["republished"] = learned
     except FacereelError as exc:
         raise fail(exc) from exc
@@ -205,7 +206,8 @@ def gallery_import(
         incoming = open_gallery(settings, file)
         store = gallery_of(settings, gallery)
         added, snapshot = store.update(lambda current: current.merge(incoming))
-        learned = relearned(settings, snapshot.gallery, gallery is None and added > 0)
+        learned = relearned(settings, snapshot.gallery, gallery is None and added > 0,
+                            incoming.people)
     except FacereelError as exc:
         raise fail(exc) from exc
     out.print(f"imported {len(incoming.people)} people ({len(incoming)} faces) into "

@@ -135,6 +135,14 @@ class Gallery:
         state = self._state()
         return dict(zip(state.people, np.diff(state.starts).tolist(), strict=True))
 
+    def vectors_of(self, name: str) -> FloatArray:
+        """`name`'s gallery vectors (none for someone not enrolled)."""
+        state = self._state()
+        label = state.position.get(name)
+        if label is None:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.asarray(self.vectors[state.rows(label)], dtype=np.float32)
+
     def __len__(self) -> int:
         return len(self.names)
 

@@ -108,7 +108,8 @@ async def _audited_enrol(svc: Services, request: Request, name: str, photos: lis
         answer = await run_in_threadpool(_enrol, svc, name, photos, force)
         audit["enrolled"] = answer["enrolled"]
         # the past results the new faces change, republished from the face memory
-        answer["republished"] = (await run_in_threadpool(svc.memory.relearn)).republished
+        learned = await run_in_threadpool(svc.memory.relearn, None, [name])
+        answer["republished"] = learned.republished
         audit["republished"] = answer["republished"]
     return answer
 

@@ -13,15 +13,21 @@ statistics, an error) is kept from the published document. Records remembered be
 tracks kept their detail are rebuilt from what they have: the shots' times for the frames
 seen, the merged spans, and the box the old document shows for that track.
 
-Only videos whose current content has a published result (its metadata row names it) are
-republished; a record whose decisions changed is also updated in the memory (`replace`), so
-search and the grouping of strangers see who each track is now.
+When one person changed (enrolled, renamed, merged into, a group named after them), only the
+videos with a remembered shot within `threshold + clear slack + clear margin` of that
+person's gallery faces are decided again (`FaceMemory.relearn`, found through the index
+snapshot as a search finds them): beyond that distance the person can be nobody's answer
+nor the runner-up that denies a clear winner. (A stranger's `nearest` farther than that is
+not refreshed.) Only videos whose current content has a published result (its metadata row
+names it) are republished; a record whose decisions changed is also updated in the memory
+(`replace`), so search and the grouping of strangers see who each track is now.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -175,14 +181,16 @@ def relearn_video(ports: Ports, record: VideoMemory, gallery: Gallery, rules: Ru
         log.info("%s changed while being relearned: the next run decides it", record.video)
 
 
-def relearn(ports: Ports, gallery: Gallery, rules: Rules) -> Relearned:
-    """Decide every remembered video (made by the gallery's embedder) again against
-    `gallery`, republishing the results that change."""
+def relearn(ports: Ports, gallery: Gallery, rules: Rules,
+            videos: Iterable[str] | None = None) -> Relearned:
+    """Decide the remembered `videos` (default: every one made by the gallery's embedder)
+    again against `gallery`, republishing the results that change."""
     report = Relearned()
-    for summary in list(ports.memory.videos()):
-        if summary.embedder != gallery.embedder or not summary.tracks:
-            continue
-        record = ports.memory.get(summary.video)
+    if videos is None:
+        videos = [s.video for s in ports.memory.videos()
+                  if s.embedder == gallery.embedder and s.tracks]
+    for video in list(videos):
+        record = ports.memory.get(video)
         if record is None or record.embedder != gallery.embedder:
             continue
         try:

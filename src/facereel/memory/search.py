@@ -86,14 +86,17 @@ class Searcher:
         matches.sort(key=lambda m: (m.distance, m.video, m.track_id))
         return matches if limit is None else matches[:limit]
 
-    def _candidates(self, queries: Gallery, threshold: float) -> Iterator[VideoMemory]:
+    def videos_near(self, vectors: FloatArray, radius: float) -> list[str]:
+        """The videos that may hold a shot within `radius` of one of `vectors`: those the
+        snapshot finds, and every video it does not reflect yet (all, without a snapshot)."""
         snapshot = self.snapshot()
         if snapshot is None or (snapshot.embedder, snapshot.dim) != (self.embedder, self.dim):
-            names = [v.video for v in self.memory.videos() if v.embedder == self.embedder]
-        else:
-            near = _within(snapshot, queries.vectors, threshold + RADIUS_SLACK)
-            names = sorted(snapshot.videos_of(near) | tail(self.memory, snapshot))
-        for name in names:
+            return [v.video for v in self.memory.videos() if v.embedder == self.embedder]
+        near = _within(snapshot, np.asarray(vectors, dtype=np.float32), radius + RADIUS_SLACK)
+        return sorted(snapshot.videos_of(near) | tail(self.memory, snapshot))
+
+    def _candidates(self, queries: Gallery, threshold: float) -> Iterator[VideoMemory]:
+        for name in self.videos_near(queries.vectors, threshold):
             record = self.memory.get(name)
             if record is not None and record.embedder == self.embedder:
                 yield record
