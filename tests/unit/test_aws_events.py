@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from facereel.config.sections import DeploySettings, StorageSettings
+from facereel.config.hosts import DeploySettings
+from facereel.config.sections import StorageSettings
 from facereel.core.results import error_result
 from facereel.deploy import aws_lambda
 from facereel.deploy.aws_events import (

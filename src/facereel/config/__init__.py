@@ -28,17 +28,15 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from facereel.config.hosts import DeploySettings, OpenFaasSettings, RaySettings
 from facereel.config.legacy_env import legacy_settings
 from facereel.config.sections import (
     SECTIONS,
     BucketSettings,
-    DeploySettings,
     HttpSettings,
     ImageTierSettings,
     MemorySettings,
-    OpenFaasSettings,
     PipelineSettings,
-    RaySettings,
     RecognitionSettings,
     StorageSettings,
     secret,

@@ -20,7 +20,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from facereel.config.sections import DeploySettings, StorageSettings
+from facereel.config.hosts import DeploySettings
+from facereel.config.sections import StorageSettings
 from facereel.errors import FacereelError
 from facereel.pipeline.definition import stage
 from facereel.pipeline.submit import first_message

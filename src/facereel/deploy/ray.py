@@ -31,7 +31,7 @@ except ImportError as exc:  # the base install stays lean
 from facereel.app.batchwork import Judge
 from facereel.app.sources import Location, Sources, on_this_machine
 from facereel.config import Settings
-from facereel.config.sections import RaySettings
+from facereel.config.hosts import RaySettings
 from facereel.deploy.ray_driver import BatchDriver, RunSummary
 from facereel.deploy.ray_pool import ActorPool
 from facereel.deploy.ray_work import BatchWorker, Outcome
