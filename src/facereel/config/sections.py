@@ -11,8 +11,9 @@
                  how many actors and how busy each is kept
     memory       the face memory's retention and index upkeep, the audit log
 
-(openfaas, deploy and ray, each read by one host, are defined in `config.hosts`.) Every field is also reachable by its flat name (`FACEREEL_THRESHOLD`, `Settings(workers=2)`),
-so field names are unique across sections (`config.flat_names` checks it at import).
+(openfaas, deploy and ray, each read by one host, are defined in `config.hosts`.) Every
+field is also reachable by its flat name (`FACEREEL_THRESHOLD`, `Settings(workers=2)`), so
+field names are unique across sections (`config.flat_names` checks it at import).
 """
 
 from __future__ import annotations
