@@ -52,9 +52,12 @@ def test_real_clips_match_the_same_through_the_index(
     assert _answers(crowded, parts, recognizer) == through_index, "exact matching agrees"
     for clip, answers in alone.items():  # 20k more faces around them steal no real match
         crowded_answers = through_index[clip]
-        assert [a[0] for a in crowded_answers] == [a[0] for a in answers], clip
         assert [c for c, a in zip(crowded_answers, answers, strict=True) if a[0]] == [
             a for a in answers if a[0]], clip
+        # a track nobody real matches may be near one of the crowd (whose identities sit
+        # ~0.6 from everyone), never near a real person it was not near before
+        assert all(c[0] is None or c[0].startswith("synthetic_")
+                   for c, a in zip(crowded_answers, answers, strict=True) if a[0] is None), clip
     for clip, part in parts.items():
         result = combine(part.video, [part], crowded, recognizer.options, None)
         assert [p.person for p in result.people] == [CLIP_PEOPLE[clip]], clip

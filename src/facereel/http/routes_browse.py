@@ -24,7 +24,7 @@ from facereel.http.services import Svc
 router = APIRouter(tags=["browse"])
 VideoStatus = Literal["queued", "processing", "recognizing", "done", "error", "dead"]
 ResultStatus = Literal["done", "error"]
-StageName = Literal["split", "analyze", "recognize", "publish"]
+StageName = Literal["split", "analyze", "recognize", "publish", "remember"]
 MAX_KEY = 1024
 
 

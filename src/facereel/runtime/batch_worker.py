@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from facereel.core.faces import FaceConfig, FaceModels
 from facereel.core.recognize import MediaAnalyzer, PartialAnalysis, RecognizeOptions
 
 if TYPE_CHECKING:
+    from facereel.app.batchwork import ItemAnalyzer
     from facereel.app.sources import InputItem
     from facereel.config.sections import StorageSettings
 
@@ -58,22 +59,29 @@ class AnalyzerSpec:
 
 def analyzer_for(spec: AnalyzerSpec) -> Callable[[Task], list[Analysed]]:
     """A worker's handler: loads the models, then analyses one task per call."""
-    analyzer = MediaAnalyzer(FaceModels(spec.faces).load(), spec.options)
-    in_buckets: list[Any] = []  # the ItemAnalyzer, made for the first input in a bucket
+    return _Handler(spec)
 
-    def handle(task: Task) -> list[Analysed]:
+
+class _Handler:
+    def __init__(self, spec: AnalyzerSpec) -> None:
+        self.spec = spec
+        self.analyzer = MediaAnalyzer(FaceModels(spec.faces).load(), spec.options)
+        self._buckets: ItemAnalyzer | None = None  # made for the first input in a bucket
+
+    def __call__(self, task: Task) -> list[Analysed]:
         if task.item is not None:
-            if not in_buckets:
-                from facereel.app.batchwork import ItemAnalyzer
+            return [Analysed(part) for part in self.buckets().analyze_all(task.item)]
+        if self.spec.remember and task.key:
+            return [_remembered(self.analyzer, self.spec, task)]
+        return [Analysed(self.analyzer.analyze(Path(task.path), task.start_s, task.end_s))]
 
-                assert spec.storage is not None, "inputs in a bucket need the storage settings"
-                in_buckets.append(ItemAnalyzer(analyzer, spec.window_s, spec.storage))
-            return [Analysed(part) for part in in_buckets[0].analyze_all(task.item)]
-        if spec.remember and task.key:
-            return [_remembered(analyzer, spec, task)]
-        return [Analysed(analyzer.analyze(Path(task.path), task.start_s, task.end_s))]
+    def buckets(self) -> ItemAnalyzer:
+        if self._buckets is None:
+            from facereel.app.batchwork import ItemAnalyzer
 
-    return handle
+            assert self.spec.storage is not None, "inputs in a bucket need the storage settings"
+            self._buckets = ItemAnalyzer(self.analyzer, self.spec.window_s, self.spec.storage)
+        return self._buckets
 
 
 def _remembered(analyzer: MediaAnalyzer, spec: AnalyzerSpec, task: Task) -> Analysed:
