@@ -286,3 +286,22 @@ def test_a_change_of_one_person_decides_only_the_videos_near_them(
     near = memory.searcher.videos_near(gallery.vectors_of("president_biden"), reach)
     assert "test_1.mp4" in near and len(near) == biden.videos
     assert memory.relearn(gallery, ["nobody enrolled"]).videos == 0
+
+
+def test_removing_a_person_republishes_their_results_without_them(
+        world: World, no_video: None) -> None:
+    """`gallery remove` and DELETE /v1/people/{name} republish the results that named the
+    person: their tracks are strangers again."""
+    assert [p["person"] for p in world.doc("test_1.mp4")["people"]] == ["president_biden"]
+    code, out, err = world.cli("gallery", "remove", "president_biden")
+    assert code == 0, err
+    assert "republished 1 results" in out
+    doc = world.doc("test_1.mp4")
+    assert doc["people"] == [] and len(doc["strangers"]) == 1
+    assert world.seeds("test_1.mp4")[0] == "unknown\n"
+    row = world.ports.metadata.get_video("test_1.mp4")
+    assert row is not None and row.people == []
+    deleted = world.client.delete("/v1/people/Donald", headers=WRITER)  # test_0's, renamed
+    assert deleted.status_code == 204, deleted.text
+    for key in FAMILIES["test_0"]:
+        assert world.doc(key)["people"] == [], key

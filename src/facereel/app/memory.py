@@ -98,14 +98,18 @@ class FaceMemory:
         """Republish the past results that `gallery` (default: the current one) changes;
         with `people` (those who changed), only the videos with a face near one of theirs."""
         current = gallery if gallery is not None else self.ports.gallery.load().gallery
-        videos = None
-        if people is not None:
-            policy = self.settings.recognition.match_policy()
-            reach = policy.threshold + policy.clear_slack + policy.clear_margin
-            vectors = np.vstack([current.vectors_of(name) for name in people]
-                                or [np.zeros((0, current.dim), dtype=np.float32)])
-            videos = self.searcher.videos_near(vectors, reach) if len(vectors) else []
-        return relearn(self.ports, current, self.rules(), videos)
+        if people is None:
+            return relearn(self.ports, current, self.rules())
+        return self.relearn_near(current, [current.vectors_of(name) for name in people])
+
+    def relearn_near(self, gallery: Gallery, faces: Sequence[FloatArray]) -> Relearned:
+        """Republish what `gallery` changes among the videos with a remembered shot within
+        reach of `faces` (those of the people who changed: added, or removed from it)."""
+        policy = self.settings.recognition.match_policy()
+        reach = policy.threshold + policy.clear_slack + policy.clear_margin
+        vectors = np.vstack([*faces, np.zeros((0, gallery.dim), dtype=np.float32)])
+        videos = self.searcher.videos_near(vectors, reach) if len(vectors) else []
+        return relearn(self.ports, gallery, self.rules(), videos)
 
     def relabel(self, old: str, new: str, merge: bool = False,
                 store: GalleryStore | None = None) -> Relabelled:

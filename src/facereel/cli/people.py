@@ -16,6 +16,7 @@ from facereel.errors import FacereelError
 if TYPE_CHECKING:
     from facereel.app.memory import FaceMemory
     from facereel.core.gallery import Gallery
+    from facereel.core.types import FloatArray
 
 
 def face_memory(settings: Settings) -> FaceMemory:
@@ -32,6 +33,14 @@ def relearned(settings: Settings, gallery: Gallery, when: bool,
     if not when:
         return 0
     return face_memory(settings).relearn(gallery, people).republished
+
+
+def relearned_near(settings: Settings, gallery: Gallery, faces: Sequence[FloatArray],
+                   when: bool) -> int:
+    """`relearned` for the videos near `faces` (a removed person's)."""
+    if not when:
+        return 0
+    return face_memory(settings).relearn_near(gallery, faces).republished
 
 
 def _relabel(old: str, new: str, merge: bool, data_dir: DataDirOpt) -> None:

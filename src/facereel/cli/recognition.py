@@ -18,7 +18,7 @@ from facereel.cli.common import (
     out,
     settings_from,
 )
-from facereel.cli.people import relearned
+from facereel.cli.people import relearned, relearned_near
 from facereel.config import Settings
 from facereel.errors import FacereelError
 from facereel.ports.metadata import read_people_json
@@ -26,7 +26,9 @@ from facereel.ports.metadata import read_people_json
 if TYPE_CHECKING:  # the core (numpy, PyAV, dlib, onnxruntime) loads only for commands using it
     from facereel.app.enroll import EnrolOutcome
     from facereel.app.sources import InputItem, Location
+    from facereel.core.gallery import Gallery
     from facereel.core.results import VideoResult
+    from facereel.core.types import FloatArray
     from facereel.ports.gallery import GallerySnapshot, GalleryStore
     from facereel.ports.objectstore import ObjectStore
 
@@ -240,13 +242,21 @@ def gallery_remove(name: Annotated[str, typer.Argument(help="the person to remov
 
     try:
         settings = settings_from(gallery=gallery, data_dir=data_dir)
-        removed, _ = gallery_of(settings, gallery).update(lambda current: current.remove(name))
+        faces: list[FloatArray] = []
+
+        def remove(current: Gallery) -> int:
+            faces[:] = [current.vectors_of(name)]
+            return current.remove(name)
+
+        removed, snapshot = gallery_of(settings, gallery).update(remove)
+        learned = relearned_near(settings, snapshot.gallery, faces,
+                                 gallery is None and removed > 0)
     except FacereelError as exc:
         raise fail(exc) from exc
     if not removed:
         err.print(f"no such person {name!r} in the gallery (see facereel gallery list)")
         raise typer.Exit(code=1)
-    out.print(f"removed {removed} faces of {name}")
+    out.print(f"removed {removed} faces of {name}; republished {learned} results")
 
 
 def metadata_load(

@@ -16,6 +16,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from facereel.core.gallery import Gallery
+from facereel.core.types import FloatArray
 from facereel.http.errors import ApiError
 from facereel.http.services import Services, Svc
 
@@ -130,13 +131,19 @@ def replace_person(svc: Svc, name: str, body: MetadataUpdate) -> dict[str, Any]:
 
 
 def _forget(svc: Services, names: list[str]) -> list[str]:
-    """Remove people's gallery faces and metadata records; the names that existed."""
+    """Remove people's gallery faces and metadata records; the names that existed. The past
+    results that named them are republished (from the face memory) without them."""
+    faces: list[FloatArray] = []
+
     def remove(gallery: Gallery) -> set[str]:
+        faces[:] = [gallery.vectors_of(name) for name in names]  # (again on a retried write)
         return {name for name in names if gallery.remove(name)}
 
     with svc.gallery_lock:
-        removed, _ = svc.ports.gallery.update(remove)
+        removed, snapshot = svc.ports.gallery.update(remove)
         described = {name for name in names if svc.ports.metadata.delete_person(name)}
+    if removed:
+        svc.memory.relearn_near(snapshot.gallery, faces)
     return [name for name in names if name in removed | described]
 
 
