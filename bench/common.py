@@ -155,13 +155,16 @@ def run_measured(command: list[str], interval: float = 0.05, cwd: Path | None = 
 
 
 def recognize_measured(target: Path, workers: int, state: Path,
-                       sampling: str = "adaptive") -> RunStats:
+                       sampling: str = "adaptive", remember: bool = False) -> RunStats:
     """`facereel recognize --json` on `target` against the `encoding` gallery, measured, with
-    a fresh state folder; exits with facereel's output when it fails."""
+    a fresh state folder; exits with facereel's output when it fails. The state folder is a
+    data directory, so `remember` says whether faces go into the face memory as they would
+    for a user's `--data-dir` (off: recognition alone, as `recognize` without one)."""
     shutil.rmtree(state, ignore_errors=True)
+    env = {**os.environ, "FACEREEL_REMEMBER_FACES": "true" if remember else "false"}
     stats = run_measured([str(FACEREEL), "recognize", str(target), "--json", "--workers",
                           str(workers), "--gallery", str(data_dir() / "encoding"),
-                          "--data-dir", str(state), "--sampling", sampling])
+                          "--data-dir", str(state), "--sampling", sampling], env=env)
     if stats.returncode:
         raise SystemExit(f"facereel recognize failed:\n{stats.stdout}")
     return stats

@@ -64,7 +64,8 @@ def _tree_cpu(pid: int) -> float:
 
 
 def one_shot(videos: Path, workers: int, out: Path) -> Timing:
-    stats = recognize_measured(videos, workers, out / "oneshot-state")
+    # remembering, as the pipeline's remember stage does: the same work on both sides
+    stats = recognize_measured(videos, workers, out / "oneshot-state", remember=True)
     return stats.wall_seconds, stats.cpu_seconds
 
 
