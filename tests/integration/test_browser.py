@@ -208,32 +208,22 @@ def seed_past_results(data_dir: Path, name: str = "seeded_person", count: int = 
 
 
 def test_browse_past_results_and_open_one(chromium: str, service: HttpService) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     seed_past_results(service.data_dir)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, headless=True,
-                                             args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000},
-                                    timezone_id="UTC")
-            page.goto(service.url)
-            page.fill("#api-key", service.api_key)
-            page.click("#login")
-            expect(page.locator("#browse-list .browse-item").first).to_be_visible(
-                timeout=30_000)  # the latest results, at once
-            browse_by_person_and_time(page)
-            browse_errors(page)
-            page.select_option("#browse-status", "")
-            page.fill("#browse-person", "seeded_person")
-            page.click("#browse-search")
-            page.locator("#browse-list .browse-item").first.click()
-            card = page.locator('#results .result[data-video="seeded/clip-22.mp4"]')
-            expect(card.locator(".person-name")).to_have_text("seeded_person")
-            expect(card.locator(".similarity")).to_have_text("80.0%")
-            page.screenshot(path=str(artifacts() / "browser-browse.png"), full_page=True)
-        finally:
-            browser.close()
+    with logged_in(chromium, service) as page:
+        expect(page.locator("#browse-list .browse-item").first).to_be_visible(
+            timeout=30_000)  # the latest results, at once
+        browse_by_person_and_time(page)
+        browse_errors(page)
+        page.select_option("#browse-status", "")
+        page.fill("#browse-person", "seeded_person")
+        page.click("#browse-search")
+        page.locator("#browse-list .browse-item").first.click()
+        card = page.locator('#results .result[data-video="seeded/clip-22.mp4"]')
+        expect(card.locator(".person-name")).to_have_text("seeded_person")
+        expect(card.locator(".similarity")).to_have_text("80.0%")
+        page.screenshot(path=str(artifacts() / "browser-browse.png"), full_page=True)
 
 
 def browse_by_person_and_time(page: Any) -> None:

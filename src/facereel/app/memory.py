@@ -48,12 +48,11 @@ class FaceMemory:
         return given
 
     def person_vectors(self, name: str) -> FloatArray:
-        gallery = self.ports.gallery.load().gallery
-        rows = [n == name for n in gallery.names]
-        if not any(rows):
+        vectors = self.ports.gallery.load().gallery.vectors_of(name)
+        if not len(vectors):
             raise FacereelError(f"nobody called {name!r} is enrolled (see facereel gallery "
                                 "list)", "not_found")
-        return np.asarray(gallery.vectors[rows])
+        return vectors
 
     def search_person(self, name: str, threshold: float | None = None,
                       limit: int | None = None) -> list[Match]:

@@ -60,7 +60,7 @@ def forget_video(memory: MemoryStore, objects: ObjectStore, video: str) -> Forgo
 def forget_person(memory: MemoryStore, gallery: GalleryStore, metadata: MetadataStore,
                   searcher: Searcher, name: str, threshold: float) -> Forgotten:
     current = gallery.load().gallery
-    vectors = current.vectors[[n == name for n in current.names]]
+    vectors = current.vectors_of(name)
     recorded = memory.tracks_of(name)
     if not len(vectors) and not recorded and metadata.get_person(name) is None:
         raise unknown(f"nobody called {name!r} is enrolled or remembered")

@@ -37,6 +37,7 @@ from facereel.core.people import DecidedTrack, FaceLocator, MetadataLookup, summ
 from facereel.core.results import VideoResult
 from facereel.core.tracking import Observation, Track
 from facereel.errors import FacereelError
+from facereel.pipeline.parts import FaceCrops
 from facereel.pipeline.publishing import publish_result
 from facereel.pipeline.wiring import Ports
 from facereel.ports.memory import TrackDetail, TrackMemory, VideoMemory
@@ -66,22 +67,14 @@ class Rules:
     metadata: MetadataLookup | None = None
 
 
-class MemoryCrops:
-    """The face crop a rebuilt result points to, chosen as the pipeline chooses it (the
-    first kept shot of the earliest track, `pipeline.stages._FaceCrops`)."""
-
-    def __init__(self, pairs: list[tuple[Track, TrackMemory]]) -> None:
-        self.shots: dict[int, list[tuple[float, str]]] = {}
-        for track, memory in pairs:
-            self.shots.setdefault(track.id, []).extend(
-                (s.at_ms / 1000, s.crop) for s in memory.shots if s.crop)
-
-    def __call__(self, tracks: list[Track]) -> str:
-        for track in sorted(tracks, key=lambda t: t.first_s):
-            for at, key in self.shots.get(track.id, []):
-                if not track.shot_times or at in track.shot_times:
-                    return key
-        return ""
+def memory_crops(pairs: list[tuple[Track, TrackMemory]]) -> FaceCrops:
+    """The face crops a rebuilt result points to, chosen as the pipeline chooses them
+    (`pipeline.parts.FaceCrops`), from the kept shots of each remembered track."""
+    shots: dict[int, list[tuple[float, str]]] = {}
+    for track, memory in pairs:
+        shots.setdefault(track.id, []).extend(
+            (s.at_ms / 1000, s.crop) for s in memory.shots if s.crop)
+    return FaceCrops(shots)
 
 
 def old_detail(memory: TrackMemory, old: VideoResult) -> TrackDetail:
@@ -119,7 +112,7 @@ def rebuilt(old: VideoResult, record: VideoMemory, gallery: Gallery,
             rules: Rules) -> VideoResult:
     """The result a fresh recognition with `gallery` would publish (people, strangers)."""
     pairs = redecided(record, gallery, rules.policy, old)
-    locator: FaceLocator = MemoryCrops([(d.track, row) for d, row in pairs])
+    locator: FaceLocator = memory_crops([(d.track, row) for d, row in pairs])
     summary = summarize_decided([d for d, _ in pairs], gallery, rules.gap_s, rules.metadata,
                                 locator)
     return VideoResult(video=old.video, status=old.status, duration_ms=old.duration_ms,

@@ -139,6 +139,29 @@ def face_key(part: str, member: str) -> str:
     return f"{part}/{member}"
 
 
+class FaceCrops:
+    """Which face crop each person's result points to: the first shot of their earliest
+    track (`shots`: track id -> (time, crop key) of each kept shot). A track that
+    identification split in two keeps its id, so the shot is found by its time."""
+
+    def __init__(self, shots: dict[int, list[tuple[float, str]]]) -> None:
+        self.shots = shots
+
+    @classmethod
+    def of_parts(cls, parts: list[LoadedPart], part_keys: list[str]) -> FaceCrops:
+        """The shots inside the part objects that carry them (nothing more is written)."""
+        return cls({tid: [(at, face_key(key, member)) for at, member in shots]
+                    for part, key in zip(parts, part_keys, strict=True)
+                    for tid, shots in part.faces.items()})
+
+    def __call__(self, tracks: list[Track]) -> str:
+        for track in sorted(tracks, key=lambda t: t.first_s):
+            for at, key in self.shots.get(track.id, []):
+                if not track.shot_times or at in track.shot_times:
+                    return key
+        return ""
+
+
 def split_face_key(key: str) -> tuple[str, str] | None:
     """(part object, member) of a face key; None when `key` is not one."""
     part, sep, member = key.rpartition(".zip/")

@@ -34,14 +34,13 @@ from facereel.core.recognize import (
     combine_decided,
 )
 from facereel.core.results import VideoResult, error_result
-from facereel.core.tracking import Track
 from facereel.memory.capture import ModelNames, video_memory
 from facereel.pipeline.context import StageContext
 from facereel.pipeline.parts import (
+    FaceCrops,
     LoadedPart,
     ShotCollector,
     dump_part,
-    face_key,
     load_part,
     part_key,
     work_prefix,
@@ -199,24 +198,6 @@ def _load_parts(ctx: StageContext, keys: list[str]) -> list[LoadedPart]:
     return [load_part(blob, n * WINDOW_TRACK_STRIDE) for n, blob in enumerate(blobs)]
 
 
-class _FaceCrops:
-    """Which face crop each person's result points to: the first shot of their earliest
-    track, inside the part object that carries it (nothing more is written). A track that
-    identification split in two keeps its id, so the shot is found by its time."""
-
-    def __init__(self, parts: list[LoadedPart], part_keys: list[str]) -> None:
-        self.shots = {tid: [(at, face_key(key, member)) for at, member in shots]
-                      for part, key in zip(parts, part_keys, strict=True)
-                      for tid, shots in part.faces.items()}
-
-    def __call__(self, tracks: list[Track]) -> str:
-        for track in sorted(tracks, key=lambda t: t.first_s):
-            for at, key in self.shots.get(track.id, []):
-                if not track.shot_times or at in track.shot_times:
-                    return key
-        return ""
-
-
 def recognize(delivery: Delivery, ctx: StageContext) -> Outgoing:
     """Embed the shots of every part, decide who they are: the result document."""
     _set_status(ctx, delivery, "recognizing")
@@ -229,7 +210,7 @@ def recognize(delivery: Delivery, ctx: StageContext) -> Outgoing:
         for (track, _), vector in zip(shots, vectors, strict=True):
             track.embeddings.append(vector)
     analyses: list[PartialAnalysis] = [part.part for part in parts]
-    crops = _FaceCrops(parts, keys)
+    crops = FaceCrops.of_parts(parts, keys)
     result, decided = combine_decided(delivery.key, analyses, ctx.gallery, ctx.options,
                                       ctx.metadata, crops)
     outgoing = [("publish", _publish_body(ctx, delivery, result.to_dict()))]
